@@ -1,0 +1,321 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "email-otp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "email-otp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "email-otp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "email-otp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "email-otp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "email-otp.labels" -}}
+helm.sh/chart: {{ include "email-otp.chart" . }}
+{{ include "email-otp.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: email-otp
+{{- end }}
+
+{{/* Labels of one component: (dict "root" $ "component" "api") */}}
+{{- define "email-otp.componentLabels" -}}
+{{ include "email-otp.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "email-otp.componentSelectorLabels" -}}
+{{ include "email-otp.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "email-otp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "email-otp.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "email-otp.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion (toString .Values.image.tag)) }}
+{{- end }}
+
+{{- define "email-otp.secretName" -}}
+{{- default (include "email-otp.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "email-otp.templatesConfigMapName" -}}
+{{- default (printf "%s-templates" (include "email-otp.fullname" .)) .Values.mail.existingConfigMap }}
+{{- end }}
+
+{{- define "email-otp.redisName" -}}
+{{- printf "%s-redis" (include "email-otp.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Validation of values that the JSON schema cannot express. Included by every
+workload template, so a bad combination fails rendering with a clear message.
+*/}}
+{{- define "email-otp.validate" -}}
+{{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.hmacKey) }}
+{{- fail "secrets.hmacKey is required (at least 32 random bytes, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret with the key hmac-key" }}
+{{- end }}
+{{- if and .Values.smtp.username (not .Values.secrets.existingSecret) (not .Values.secrets.smtpPassword) }}
+{{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret with the key smtp-password" }}
+{{- end }}
+{{- if and (eq .Values.mail.transport "smtp") (not .Values.smtp.host) }}
+{{- fail "smtp.host is required when mail.transport is smtp" }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) }}
+{{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by the API and worker containers: design.md section 4,
+OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
+*/}}
+{{- define "email-otp.env" -}}
+{{- $v := .Values -}}
+{{- if $v.redis.enabled }}
+- name: OTP_REDIS__URL
+  value: {{ printf "redis://%s:6379" (include "email-otp.redisName" .) | quote }}
+{{- else if $v.externalRedis.existingSecret }}
+- name: OTP_REDIS__URL_FILE
+  value: /etc/email-otp/redis/{{ $v.externalRedis.existingSecretKey }}
+{{- else }}
+- name: OTP_REDIS__URL
+  value: {{ $v.externalRedis.url | quote }}
+{{- end }}
+- name: OTP_REDIS__KEY_PREFIX
+  value: {{ $v.redis.keyPrefix | quote }}
+- name: OTP_OTP__HMAC_KEY_FILE
+  value: /etc/email-otp/secrets/hmac-key
+- name: OTP_OTP__TTL_SECS
+  value: {{ $v.otp.ttlSecs | quote }}
+- name: OTP_OTP__MAX_ATTEMPTS
+  value: {{ $v.otp.maxAttempts | quote }}
+- name: OTP_LIMITS__EMAIL_COOLDOWN_SECS
+  value: {{ $v.limits.emailCooldownSecs | quote }}
+- name: OTP_LIMITS__EMAIL_PER_HOUR
+  value: {{ $v.limits.emailPerHour | quote }}
+- name: OTP_LIMITS__IP_PER_MINUTE
+  value: {{ $v.limits.ipPerMinute | quote }}
+- name: OTP_LIMITS__VERIFY_FAILURES_PER_HOUR
+  value: {{ $v.limits.verifyFailuresPerHour | quote }}
+{{- with $v.http.trustedProxies }}
+- name: OTP_HTTP__TRUSTED_PROXIES
+  value: {{ toJson . | quote }}
+{{- end }}
+- name: OTP_MAIL__TRANSPORT
+  value: {{ $v.mail.transport | quote }}
+- name: OTP_MAIL__TEMPLATE_DIR
+  value: /app/mailer
+{{- if eq $v.mail.transport "outbox" }}
+- name: OTP_MAIL__OUTBOX_DIR
+  value: /app/outbox
+{{- end }}
+{{- with $v.mail.from }}
+- name: OTP_MAIL__FROM
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.mail.subject }}
+- name: OTP_MAIL__SUBJECT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.smtp.host }}
+- name: OTP_SMTP__HOST
+  value: {{ . | quote }}
+{{- end }}
+- name: OTP_SMTP__PORT
+  value: {{ $v.smtp.port | quote }}
+- name: OTP_SMTP__SECURITY
+  value: {{ $v.smtp.security | quote }}
+- name: OTP_SMTP__POOL_SIZE
+  value: {{ $v.smtp.poolSize | quote }}
+{{- if $v.smtp.username }}
+- name: OTP_SMTP__USERNAME
+  value: {{ $v.smtp.username | quote }}
+- name: OTP_SMTP__PASSWORD_FILE
+  value: /etc/email-otp/secrets/smtp-password
+{{- end }}
+- name: OTP_WORKER__CONCURRENCY
+  value: {{ $v.worker.concurrency | quote }}
+- name: OTP_WORKER__MAX_ATTEMPTS
+  value: {{ $v.worker.maxAttempts | quote }}
+- name: OTP_WORKER__HEARTBEAT_SECS
+  value: {{ $v.worker.heartbeatSecs | quote }}
+- name: OTP_WORKER__REAP_AFTER_SECS
+  value: {{ $v.worker.reapAfterSecs | quote }}
+- name: OTP_LOG__FORMAT
+  value: {{ $v.log.format | quote }}
+{{- with $v.telemetry.otlpEndpoint }}
+- name: OTP_TELEMETRY__OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $v.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Volume mounts shared by the API and worker containers. */}}
+{{- define "email-otp.volumeMounts" -}}
+- name: templates
+  mountPath: /app/mailer
+  readOnly: true
+- name: secrets
+  mountPath: /etc/email-otp/secrets
+  readOnly: true
+{{- if and (not .Values.redis.enabled) .Values.externalRedis.existingSecret }}
+- name: redis-url
+  mountPath: /etc/email-otp/redis
+  readOnly: true
+{{- end }}
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.mail.transport "outbox" }}
+- name: outbox
+  mountPath: /app/outbox
+{{- end }}
+{{- end }}
+
+{{/*
+One application container.
+(dict "root" $ "name" "api" "args" (list "api") "adminPort" 9090 "adminPortName" "admin" "http" true "resources" ...)
+*/}}
+{{- define "email-otp.container" -}}
+{{- $root := .root -}}
+- name: {{ .name }}
+  image: {{ include "email-otp.image" $root | quote }}
+  imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+  args: {{ toJson .args }}
+  env:
+    - name: OTP_ADMIN__LISTEN
+      value: {{ printf "0.0.0.0:%d" (int .adminPort) | quote }}
+    {{- if .http }}
+    - name: OTP_HTTP__LISTEN
+      value: {{ printf "0.0.0.0:%d" (int $root.Values.http.port) | quote }}
+    {{- end }}
+    {{- include "email-otp.env" $root | trim | nindent 4 }}
+  ports:
+    {{- if .http }}
+    - name: http
+      containerPort: {{ $root.Values.http.port }}
+      protocol: TCP
+    {{- end }}
+    - name: {{ .adminPortName }}
+      containerPort: {{ .adminPort }}
+      protocol: TCP
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: {{ .adminPortName }}
+    {{- toYaml $root.Values.livenessProbe | nindent 4 }}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: {{ .adminPortName }}
+    {{- toYaml $root.Values.readinessProbe | nindent 4 }}
+  {{- with .resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    {{- include "email-otp.volumeMounts" $root | nindent 4 }}
+{{- end }}
+
+{{/*
+Pod template of a Deployment.
+(dict "root" $ "component" "api" "containers" "<rendered container list>")
+*/}}
+{{- define "email-otp.podTemplate" -}}
+{{- $root := .root -}}
+metadata:
+  labels:
+    {{- include "email-otp.componentSelectorLabels" . | nindent 4 }}
+    {{- with $root.Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
+    checksum/templates: {{ include (print $root.Template.BasePath "/configmap-templates.yaml") $root | sha256sum }}
+    {{- with $root.Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "email-otp.serviceAccountName" $root }}
+  automountServiceAccountToken: false
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+  containers:
+    {{- .containers | nindent 4 }}
+  volumes:
+    - name: templates
+      configMap:
+        name: {{ include "email-otp.templatesConfigMapName" $root }}
+    - name: secrets
+      secret:
+        secretName: {{ include "email-otp.secretName" $root }}
+        defaultMode: 0440
+    {{- if and (not $root.Values.redis.enabled) $root.Values.externalRedis.existingSecret }}
+    - name: redis-url
+      secret:
+        secretName: {{ $root.Values.externalRedis.existingSecret }}
+        defaultMode: 0440
+        items:
+          - key: {{ $root.Values.externalRedis.existingSecretKey }}
+            path: {{ $root.Values.externalRedis.existingSecretKey }}
+    {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 16Mi
+    {{- if eq $root.Values.mail.transport "outbox" }}
+    - name: outbox
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- end }}
+  {{- with $root.Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

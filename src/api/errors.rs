@@ -1,0 +1,130 @@
+//! The one error shape of the API, `{"code": …, "message": …}`, declared in the spec for every
+//! status, and the conversion of poem's own plain-text errors into it.
+use poem::http::{StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object};
+
+/// Machine-readable error codes. Clients switch on these, never on `message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    OtpIncorrect,
+    RateLimited,
+    TooManyAttempts,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    Unavailable,
+    Internal,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// Text for humans; it never contains internal error details.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Json<Self> {
+        Json(Self { code, message: message.into() })
+    }
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self { code: ErrorCode::InvalidRequest, message: "email: the address must contain exactly one '@'".into() }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed (`invalid_request`) or, on verify, the code is not valid (`otp_incorrect`).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The body is larger than the limit (`payload_too_large`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json` (`unsupported_media_type`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Too many requests (`rate_limited` on generate, `too_many_attempts` on verify). Retry after the
+    /// number of seconds in `Retry-After`.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// An unexpected server error (`internal`).
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// A dependency (Redis) is unreachable (`unavailable`); retry with backoff.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::BadRequest(ErrorBody::new(ErrorCode::InvalidRequest, message))
+    }
+
+    pub fn otp_incorrect() -> Self {
+        Self::BadRequest(ErrorBody::new(ErrorCode::OtpIncorrect, "OTP is incorrect"))
+    }
+
+    pub fn unavailable() -> Self {
+        Self::Unavailable(ErrorBody::new(ErrorCode::Unavailable, "The service is temporarily unavailable; retry shortly"))
+    }
+
+    /// `Retry-After` in whole seconds, rounded up so a client that waits exactly that long succeeds.
+    pub fn too_many(code: ErrorCode, message: &str, retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_millis().div_ceil(1000).max(1);
+        Self::TooManyRequests(ErrorBody::new(code, message), u64::try_from(secs).unwrap_or(u64::MAX))
+    }
+}
+
+/// Turns any error that reached the edge into the JSON shape. Errors that already carry a JSON
+/// response (our `ApiError`) pass through; poem's plain-text ones are mapped by status.
+pub async fn render_error(err: poem::Error) -> Response {
+    let detail = err.to_string();
+    let resp = err.into_response();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let status = resp.status();
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => (ErrorCode::InvalidRequest, format!("The request body is not valid: {}", client_detail(&detail))),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "The request body is too large".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "The body must be JSON with Content-Type: application/json".into()),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "No such endpoint".into()),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "Method not allowed on this endpoint".into()),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, "The service is temporarily unavailable; retry shortly".into()),
+        s if s.is_client_error() => (ErrorCode::InvalidRequest, "The request is not valid".into()),
+        _ => {
+            tracing::error!(status = %status, error = %detail, "unhandled error");
+            (ErrorCode::Internal, "Internal error".into())
+        }
+    };
+    let mut out = ErrorBody::new(code, message).into_response();
+    out.set_status(status);
+    if let Some(allow) = resp.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
+
+/// poem's parse errors describe the client's input ("unknown field `x`"); keep only that part.
+fn client_detail(detail: &str) -> &str {
+    detail.rsplit_once(": ").map_or(detail, |(_, tail)| tail).trim()
+}

@@ -1,0 +1,60 @@
+//! Request middleware: a hard body cap and HTTP metrics keyed on route patterns.
+use std::time::Instant;
+
+use poem::http::{StatusCode, header};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
+
+use crate::metrics::Metrics;
+
+/// Routes with their own metric label; everything else is `other`, so labels stay bounded.
+const ROUTES: &[&str] = &["/otp/generate", "/otp/verify", "/openapi.json", "/openapi.yaml"];
+
+/// Reads at most `max` bytes of body whatever `Content-Length` claims (chunked bodies too).
+pub async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request, max: usize) -> poem::Result<Response> {
+    let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+        other => poem::Error::from(other),
+    })?;
+    req.set_body(Body::from_bytes(bytes));
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
+pub async fn record<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let path = path.as_str();
+    let route = ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or(if path.starts_with("/docs") { "/docs" } else { "other" });
+    let method = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let resp = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let class = match resp.status().as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics.http_requests.with_label_values(&[route, method, class]).inc();
+    metrics.http_duration.with_label_values(&[route, method]).observe(started.elapsed().as_secs_f64());
+    Ok(resp)
+}

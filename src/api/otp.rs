@@ -1,0 +1,223 @@
+//! `POST /otp/generate` and `POST /otp/verify`.
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use tracing::{info, warn};
+
+use super::errors::{ApiError, ErrorCode};
+use crate::domain::{EmailAddress, OtpCode};
+use crate::limits::{IpLimiter, TrustedProxies};
+use crate::metrics::Metrics;
+use crate::queue::Job;
+use crate::store::{Codes, GenerateOutcome, StoreError, VerifyOutcome};
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct GenerateRequest {
+    /// The address to confirm. One address, at most 254 octets; international domains are accepted.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+}
+
+impl poem_openapi::types::Example for GenerateRequest {
+    fn example() -> Self {
+        Self { email: "user@example.com".into() }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct VerifyRequest {
+    /// The address the code was sent to.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// The code from the mail: digits only (6 unless the operator changed `otp.digits`).
+    #[oai(validator(pattern = "^[0-9]{6,10}$"))]
+    pub otp: String,
+}
+
+impl poem_openapi::types::Example for VerifyRequest {
+    fn example() -> Self {
+        Self { email: "user@example.com".into(), otp: "456123".into() }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Accepted {
+    /// Always `accepted`.
+    pub status: String,
+    pub message: String,
+}
+
+impl poem_openapi::types::Example for Accepted {
+    fn example() -> Self {
+        Self { status: "accepted".into(), message: "A code is on its way to the address".into() }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Verified {
+    /// Always `true`: a code that does not verify is an error response.
+    pub verified: bool,
+    pub message: String,
+}
+
+impl poem_openapi::types::Example for Verified {
+    fn example() -> Self {
+        Self { verified: true, message: "OTP is correct".into() }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum GenerateResponse {
+    /// The request passed validation and the limits; the code will be mailed shortly.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum VerifyResponse {
+    /// The code is correct; it is now used up.
+    #[oai(status = 200)]
+    Verified(Json<Verified>),
+}
+
+pub struct OtpApi {
+    pub codes: Codes,
+    pub ip_limiter: Option<Arc<IpLimiter>>,
+    pub proxies: TrustedProxies,
+    pub metrics: Metrics,
+    pub digits: u32,
+}
+
+#[OpenApi]
+impl OtpApi {
+    /// Send a code to an address
+    ///
+    /// Validates the address, applies the per-address limits (a cooldown and an hourly cap, shared by
+    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. The code
+    /// replaces any earlier one for the address and expires after `otp.ttl_secs` (600 s by default).
+    #[oai(path = "/otp/generate", method = "post", operation_id = "generate_otp", tag = "ApiTags::Otp")]
+    async fn generate(&self, req: &Request, body: Json<GenerateRequest>) -> Result<GenerateResponse, ApiError> {
+        let outcome = self.generate_inner(req, &body.0.email).await;
+        let label = match &outcome {
+            Ok(_) => "accepted",
+            Err(ApiError::TooManyRequests(..)) => "rate_limited",
+            Err(ApiError::Unavailable(_)) => "unavailable",
+            Err(_) => "invalid",
+        };
+        self.metrics.generate.with_label_values(&[label]).inc();
+        outcome
+    }
+
+    /// Check a code
+    ///
+    /// Compares the code with the newest one mailed to the address. A correct code is used up. Wrong,
+    /// expired, already used and never issued codes all get the same `otp_incorrect` answer; after
+    /// `otp.max_attempts` wrong tries a code is burned, and past `limits.verify_failures_per_hour`
+    /// failures for the address the answer is 429 until the window ends.
+    #[oai(path = "/otp/verify", method = "post", operation_id = "verify_otp", tag = "ApiTags::Otp")]
+    async fn verify(&self, body: Json<VerifyRequest>) -> Result<VerifyResponse, ApiError> {
+        let outcome = self.verify_inner(&body.0).await;
+        let label = match &outcome {
+            Ok(_) => "verified",
+            Err(ApiError::BadRequest(b)) if b.0.code == ErrorCode::OtpIncorrect => "incorrect",
+            Err(ApiError::TooManyRequests(..)) => "too_many_attempts",
+            Err(ApiError::Unavailable(_)) => "unavailable",
+            Err(_) => "invalid",
+        };
+        self.metrics.verify.with_label_values(&[label]).inc();
+        outcome
+    }
+}
+
+#[derive(poem_openapi::Tags)]
+enum ApiTags {
+    /// One-time codes
+    Otp,
+}
+
+impl OtpApi {
+    async fn generate_inner(&self, req: &Request, email: &str) -> Result<GenerateResponse, ApiError> {
+        let address = parse_address(email)?;
+        if let Some(limiter) = &self.ip_limiter {
+            limiter
+                .check(self.client_ip(req))
+                .map_err(|wait| ApiError::too_many(ErrorCode::RateLimited, "Too many requests from this client", wait))?;
+        }
+        let job = Job::new(address.as_given());
+        match self.codes.request(&address, &job.to_json()).await.map_err(unavailable)? {
+            GenerateOutcome::Queued => {
+                info!(to = %address.masked(), job_id = %job.id, "code requested");
+                Ok(GenerateResponse::Accepted(Json(Accepted {
+                    status: "accepted".into(),
+                    message: "A code is on its way to the address".into(),
+                })))
+            }
+            GenerateOutcome::Limited { retry_after } => {
+                info!(to = %address.masked(), "generate rate-limited");
+                Err(ApiError::too_many(ErrorCode::RateLimited, "Too many codes requested for this address", retry_after))
+            }
+        }
+    }
+
+    async fn verify_inner(&self, body: &VerifyRequest) -> Result<VerifyResponse, ApiError> {
+        let address = parse_address(&body.email)?;
+        let code = OtpCode::parse(&body.otp, self.digits).map_err(|e| ApiError::invalid(format!("otp: {e}")))?;
+        match self.codes.verify(&address, &code).await.map_err(unavailable)? {
+            VerifyOutcome::Verified => {
+                info!(to = %address.masked(), "code verified");
+                Ok(VerifyResponse::Verified(Json(Verified { verified: true, message: "OTP is correct".into() })))
+            }
+            VerifyOutcome::Incorrect => Err(ApiError::otp_incorrect()),
+            VerifyOutcome::Locked { retry_after } => {
+                info!(to = %address.masked(), "verify locked: too many failures");
+                Err(ApiError::too_many(ErrorCode::TooManyAttempts, "Too many failed attempts for this address", retry_after))
+            }
+        }
+    }
+
+    fn client_ip(&self, req: &Request) -> IpAddr {
+        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        self.proxies.client_ip(peer, forwarded)
+    }
+}
+
+fn parse_address(email: &str) -> Result<EmailAddress, ApiError> {
+    EmailAddress::parse(email).map_err(|e| ApiError::invalid(format!("email: {e}")))
+}
+
+fn unavailable(e: StoreError) -> ApiError {
+    warn!(error = %e, "redis unavailable");
+    ApiError::unavailable()
+}
+
+impl OtpApi {
+    /// An instance for printing the spec: it never touches Redis (the store connects lazily).
+    pub fn spec_only() -> Self {
+        use crate::domain::MacKey;
+        use crate::store::{Keys, Policy, Store};
+        let store = Store::new("redis://127.0.0.1:1", std::time::Duration::from_millis(1));
+        let policy = Policy {
+            code_ttl: std::time::Duration::from_secs(600),
+            digits: 6,
+            max_attempts: 5,
+            email_cooldown: std::time::Duration::from_secs(60),
+            email_per_hour: 5,
+            verify_failures_per_hour: 100,
+        };
+        Self {
+            codes: Codes::new(store.unwrap_or_else(|e| panic!("{e}")), Keys::new("otp"), MacKey::new(b"spec"), policy),
+            ip_limiter: None,
+            proxies: TrustedProxies::default(),
+            metrics: Metrics::new(),
+            digits: 6,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The command line of design.md §5.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Profile, Settings};
+use crate::startup::{self, Mode};
+
+#[derive(Debug, Parser)]
+#[command(name = "email-otp", version, about = "Proves that a person controls an email address with a one-time code")]
+pub struct Cli {
+    /// A TOML configuration file (below OTP_* environment variables, above the defaults).
+    #[arg(long, global = true, env = "OTP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the mail worker in one process.
+    Serve,
+    /// Run the HTTP API only.
+    Api,
+    /// Run the mail worker only.
+    Worker,
+    /// Serve with development defaults: outbox mail, ephemeral key, pretty logs, own redis-server if needed.
+    Dev,
+    /// Print the OpenAPI spec.
+    Openapi {
+        #[arg(long, value_enum, default_value_t = SpecFormat::Yaml)]
+        format: SpecFormat,
+    },
+    /// Load and validate the configuration (and the mail templates), then print it with secrets redacted.
+    CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SpecFormat {
+    Yaml,
+    Json,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = cli.config.as_deref();
+    match cli.command {
+        Command::Openapi { format } => {
+            let spec = match format {
+                SpecFormat::Yaml => crate::api::spec_yaml(),
+                SpecFormat::Json => crate::api::spec_json(),
+            };
+            print!("{spec}");
+            if !spec.ends_with('\n') {
+                println!();
+            }
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let settings = Settings::load(file, Profile::Production)?;
+            crate::mail::Templates::load(&settings.mail.template_dir).context("mail templates")?;
+            print!("{}", settings.to_redacted_toml());
+            Ok(())
+        }
+        Command::Serve => serve(file, Profile::Production, Mode::Serve).await,
+        Command::Api => serve(file, Profile::Production, Mode::Api).await,
+        Command::Worker => serve(file, Profile::Production, Mode::Worker).await,
+        Command::Dev => serve(file, Profile::Dev, Mode::Serve).await,
+    }
+}
+
+async fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> anyhow::Result<()> {
+    let mut settings = Settings::load(file, profile)?;
+    crate::telemetry::init_logging(settings.log.format, &settings.log.level, std::io::stdout);
+    // Kept alive until the service stops; dropping it stops the child redis-server.
+    let _redis = match profile {
+        Profile::Dev => crate::dev::ensure_redis(&mut settings).await?,
+        Profile::Production => None,
+    };
+    startup::run(settings, mode, startup::shutdown_signal()).await
+}

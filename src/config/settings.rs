@@ -1,0 +1,233 @@
+//! The typed configuration tree with the defaults of design.md §4.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Secret;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub admin: AdminSettings,
+    pub redis: RedisSettings,
+    pub otp: OtpSettings,
+    pub limits: LimitSettings,
+    pub mail: MailSettings,
+    pub smtp: SmtpSettings,
+    pub worker: WorkerSettings,
+    pub telemetry: TelemetrySettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    /// IPs or CIDRs whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
+    pub max_body_bytes: usize,
+    /// How long a draining API waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSettings {
+    pub url: Secret,
+    pub url_file: Option<PathBuf>,
+    pub key_prefix: String,
+    /// Upper bound for one Redis command on the request path: past it the API answers 503.
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpSettings {
+    pub ttl_secs: u64,
+    pub digits: u32,
+    pub max_attempts: u32,
+    pub hmac_key: Option<Secret>,
+    pub hmac_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub email_cooldown_secs: u64,
+    pub email_per_hour: u64,
+    /// Per client IP and minute; 0 turns the limit off.
+    pub ip_per_minute: u32,
+    pub verify_failures_per_hour: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    Smtp,
+    Outbox,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    pub transport: MailTransportKind,
+    pub from: String,
+    pub subject: String,
+    pub template_dir: PathBuf,
+    pub outbox_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub pool_size: u32,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub heartbeat_secs: u64,
+    pub reap_after_secs: u64,
+    /// First retry delay; attempt n waits `retry_base_ms * 2^(n-1)`.
+    pub retry_base_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: addr("0.0.0.0:8080"),
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 4096,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self { listen: addr("0.0.0.0:9090") }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("redis://127.0.0.1:6379"),
+            url_file: None,
+            key_prefix: "otp".into(),
+            timeout_ms: 500,
+        }
+    }
+}
+
+impl Default for OtpSettings {
+    fn default() -> Self {
+        Self { ttl_secs: 600, digits: 6, max_attempts: 5, hmac_key: None, hmac_key_file: None }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            email_cooldown_secs: 60,
+            email_per_hour: 5,
+            ip_per_minute: 0,
+            verify_failures_per_hour: 100,
+        }
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: MailTransportKind::Smtp,
+            from: "Email OTP <no-reply@localhost>".into(),
+            subject: "Your verification code".into(),
+            template_dir: "mailer".into(),
+            outbox_dir: "outbox".into(),
+        }
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            pool_size: 4,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            max_attempts: 5,
+            heartbeat_secs: 5,
+            reap_after_secs: 30,
+            retry_base_ms: 2000,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Json, level: "info".into() }
+    }
+}

@@ -1,0 +1,61 @@
+//! Turns (address, code) into a two-part MIME mail and hands it to the transport.
+mod templates;
+mod transport;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{Address, Message};
+
+pub use templates::{MailContext, Templates};
+pub use transport::{SendError, Transport};
+
+use crate::config::Settings;
+use crate::domain::{EmailAddress, OtpCode};
+
+pub struct Mailer {
+    templates: Templates,
+    transport: Transport,
+    from: Mailbox,
+    subject: String,
+    code_ttl: Duration,
+}
+
+impl Mailer {
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
+        let from: Mailbox = s.mail.from.parse().with_context(|| format!("mail.from {:?} is not a mailbox", s.mail.from))?;
+        Ok(Self {
+            templates: Templates::load(Path::new(&s.mail.template_dir))?,
+            transport: Transport::from_settings(s)?,
+            from,
+            subject: s.mail.subject.clone(),
+            code_ttl: Duration::from_secs(s.otp.ttl_secs),
+        })
+    }
+
+    /// Builds the message for exactly one recipient: the address as given.
+    pub fn compose(&self, to: &EmailAddress, code: &OtpCode) -> Result<Message, SendError> {
+        let permanent = |e: &dyn std::fmt::Display| SendError::Permanent(e.to_string());
+        let address = Address::new(to.local_part(), to.domain()).map_err(|e| permanent(&e))?;
+        let given = to.as_given();
+        let ctx = MailContext {
+            code: code.reveal(),
+            email: &given,
+            ttl_minutes: self.code_ttl.as_secs().div_ceil(60),
+            ttl_secs: self.code_ttl.as_secs(),
+        };
+        let body = self.templates.render(&ctx).map_err(|e| permanent(&format!("{e:#}")))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(None, address))
+            .subject(self.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(body.text, body.html))
+            .map_err(|e| permanent(&e))
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        self.transport.send(message).await
+    }
+}

@@ -1,0 +1,150 @@
+//! Mail templates, compiled and test-rendered at start-up in strict mode, so a broken template
+//! stops the process instead of the first mail. The engine is picked by file extension.
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use handlebars::Handlebars;
+use serde::Serialize;
+
+/// What a template can use. Anything else is an error at start-up.
+#[derive(Debug, Serialize)]
+pub struct MailContext<'a> {
+    pub code: &'a str,
+    pub email: &'a str,
+    pub ttl_minutes: u64,
+    pub ttl_secs: u64,
+}
+
+enum Engine {
+    Handlebars(Box<Handlebars<'static>>),
+    Tera(Box<tera::Tera>),
+}
+
+/// One compiled template (HTML or plain text).
+struct Template {
+    engine: Engine,
+    path: PathBuf,
+}
+
+const NAME: &str = "t";
+
+impl Template {
+    /// Finds `<stem>.hbs` or `<stem>.tera` in `dir`; exactly one must exist.
+    fn load(dir: &Path, stem: &str, html: bool) -> anyhow::Result<Self> {
+        let hbs = dir.join(format!("{stem}.hbs"));
+        let tera = dir.join(format!("{stem}.tera"));
+        let path = match (hbs.is_file(), tera.is_file()) {
+            (true, false) => hbs,
+            (false, true) => tera,
+            (true, true) => bail!("both {} and {} exist: keep one", hbs.display(), tera.display()),
+            (false, false) => bail!("mail template {} (or .tera) not found", hbs.display()),
+        };
+        let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let engine = if path.extension().is_some_and(|e| e == "hbs") {
+            let mut hb = Handlebars::new();
+            hb.set_strict_mode(true);
+            if !html {
+                hb.register_escape_fn(handlebars::no_escape);
+            }
+            hb.register_template_string(NAME, source).with_context(|| format!("compiling {}", path.display()))?;
+            Engine::Handlebars(Box::new(hb))
+        } else {
+            let mut t = tera::Tera::default();
+            t.autoescape_on(if html { vec![NAME] } else { vec![] });
+            t.add_raw_template(NAME, &source).with_context(|| format!("compiling {}", path.display()))?;
+            Engine::Tera(Box::new(t))
+        };
+        Ok(Self { engine, path })
+    }
+
+    fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<String> {
+        let out = match &self.engine {
+            Engine::Handlebars(hb) => hb.render(NAME, ctx).map_err(anyhow::Error::from),
+            Engine::Tera(t) => tera::Context::from_serialize(ctx)
+                .and_then(|c| t.render(NAME, &c))
+                .map_err(|e| anyhow::anyhow!("{e:?}")),
+        };
+        out.with_context(|| format!("rendering {}", self.path.display()))
+    }
+}
+
+pub struct Templates {
+    html: Template,
+    text: Template,
+}
+
+pub struct Rendered {
+    pub html: String,
+    pub text: String,
+}
+
+impl Templates {
+    /// Loads `otp.hbs|otp.tera` (HTML) and `otp.txt.hbs|otp.txt.tera` (plain text) and renders both
+    /// once with sample values, which is where strict mode catches unknown variables.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        let t = Self { html: Template::load(dir, "otp", true)?, text: Template::load(dir, "otp.txt", false)? };
+        let sample = MailContext { code: "123456", email: "user@example.com", ttl_minutes: 10, ttl_secs: 600 };
+        let rendered = t.render(&sample)?;
+        if !rendered.html.contains(sample.code) || !rendered.text.contains(sample.code) {
+            bail!("the mail templates in {} must both show {{{{code}}}}", dir.display());
+        }
+        Ok(t)
+    }
+
+    pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
+        Ok(Rendered { html: self.html.render(ctx)?, text: self.text.render(ctx)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (name, body) in files {
+            std::fs::write(d.path().join(name), body).unwrap();
+        }
+        d
+    }
+
+    fn ctx() -> MailContext<'static> {
+        MailContext { code: "042424", email: "a<b>@example.com", ttl_minutes: 10, ttl_secs: 600 }
+    }
+
+    #[test]
+    fn shipped_templates_load_and_render_both_parts() {
+        let t = Templates::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("mailer").as_path()).unwrap();
+        let r = t.render(&ctx()).unwrap();
+        assert!(r.html.contains("042424") && r.text.contains("042424"));
+        assert!(r.html.contains("a&lt;b&gt;@example.com"), "HTML part escapes");
+        assert!(r.text.contains("a<b>@example.com"), "text part does not escape");
+    }
+
+    #[test]
+    fn tera_templates_are_picked_by_extension() {
+        let d = dir_with(&[("otp.tera", "<p>{{ code }} for {{ email }}</p>"), ("otp.txt.tera", "Code {{ code }} {{ email }}")]);
+        let r = Templates::load(d.path()).unwrap().render(&ctx()).unwrap();
+        assert_eq!(r.html, "<p>042424 for a&lt;b&gt;@example.com</p>");
+        assert_eq!(r.text, "Code 042424 a<b>@example.com");
+    }
+
+    #[test]
+    fn unknown_variables_fail_at_load_in_both_engines() {
+        let d = dir_with(&[("otp.hbs", "{{code}} {{nope}}"), ("otp.txt.hbs", "{{code}}")]);
+        assert!(Templates::load(d.path()).is_err());
+        let d = dir_with(&[("otp.tera", "{{ code }} {{ nope }}"), ("otp.txt.hbs", "{{code}}")]);
+        assert!(Templates::load(d.path()).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_missing_files_and_missing_code_fail_at_load() {
+        let d = dir_with(&[("otp.hbs", "{{#if code}}"), ("otp.txt.hbs", "{{code}}")]);
+        assert!(Templates::load(d.path()).is_err());
+        let d = dir_with(&[("otp.hbs", "{{code}}")]);
+        let err = Templates::load(d.path()).err().unwrap().to_string();
+        assert!(err.contains("otp.txt.hbs"), "{err}");
+        let d = dir_with(&[("otp.hbs", "no code here"), ("otp.txt.hbs", "{{code}}")]);
+        assert!(Templates::load(d.path()).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! What travels through the queue: the address as given and metadata, never a code.
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub email: String,
+    pub created_ms: u64,
+    /// Delivery attempts that failed so far.
+    #[serde(default)]
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// W3C trace context of the request that queued the job.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub trace: HashMap<String, String>,
+}
+
+impl Job {
+    pub fn new(email: String) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            email,
+            created_ms: now_ms(),
+            attempt: 0,
+            last_error: None,
+            trace: HashMap::new(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // A struct of strings and integers always serialises.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
+
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.created_ms)
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_tolerates_missing_optional_fields() {
+        let job = Job::new("user@example.com".into());
+        assert_eq!(Job::parse(&job.to_json()).unwrap(), job);
+        let old = Job::parse(r#"{"id":"x","email":"a@b.co","created_ms":5}"#).unwrap();
+        assert_eq!((old.attempt, old.last_error, old.age_ms(7)), (0, None, 2));
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        assert_ne!(Job::new("a@b.co".into()).id, Job::new("a@b.co".into()).id);
+    }
+}
