@@ -92,16 +92,11 @@ impl ApiError {
 /// Turns any error that reached the edge into the JSON shape. Errors that already carry a JSON
 /// response (our `ApiError`) pass through; poem's plain-text ones are mapped by status.
 pub async fn render_error(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
     let detail = err.to_string();
     let resp = err.into_response();
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return resp;
-    }
     let status = resp.status();
     let (code, message) = match status {
         StatusCode::BAD_REQUEST => (ErrorCode::InvalidRequest, format!("The request body is not valid: {}", client_detail(&detail))),

@@ -28,6 +28,23 @@ pub async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request, ma
     ep.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Requests that poem rejects before our handlers run (bad JSON, wrong content type, too large)
+/// still count as `invalid` outcomes of their operation.
+pub async fn count_rejected<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
+    let counter = match req.uri().path() {
+        "/otp/generate" => Some(&metrics.generate),
+        "/otp/verify" => Some(&metrics.verify),
+        _ => None,
+    };
+    let result = ep.call(req).await.map(IntoResponse::into_response);
+    if let (Err(e), Some(counter)) = (&result, counter) {
+        if !e.is_from_response() && e.status().is_client_error() {
+            counter.with_label_values(&["invalid"]).inc();
+        }
+    }
+    result
+}
+
 pub async fn record<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();

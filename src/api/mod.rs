@@ -45,6 +45,10 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoin
         .at("/openapi.yaml", yaml)
         .nest("/docs", docs)
         .around(move |ep, req| middleware::limit_body(ep, req, max_body_bytes))
+        .around({
+            let metrics = metrics.clone();
+            move |ep, req| middleware::count_rejected(ep, req, metrics.clone())
+        })
         .catch_all_error(errors::render_error)
         .around(move |ep, req| middleware::record(ep, req, metrics.clone()))
 }

@@ -79,7 +79,7 @@ fn unknown_keys_are_named() {
     assert!(err.contains("hostname"), "{err}");
     let err = load_err(|j| {
         j.set_env("OTP_OTP__HMAC_KEY", KEY);
-        j.create_file("otp.toml", "[limitz]\nx = 1\n")
+        j.create_file("otp.toml", "[limitz]\nx = 1\n").map(drop)
     });
     assert!(err.contains("limitz"), "{err}");
 }

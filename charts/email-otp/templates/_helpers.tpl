@@ -76,7 +76,7 @@ workload template, so a bad combination fails rendering with a clear message.
 */}}
 {{- define "email-otp.validate" -}}
 {{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.hmacKey) }}
-{{- fail "secrets.hmacKey is required (at least 32 random bytes, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret with the key hmac-key" }}
+{{- fail "secrets.hmacKey is required (at least 32 characters, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret with the key hmac-key" }}
 {{- end }}
 {{- if and .Values.smtp.username (not .Values.secrets.existingSecret) (not .Values.secrets.smtpPassword) }}
 {{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret with the key smtp-password" }}
@@ -167,6 +167,8 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.worker.reapAfterSecs | quote }}
 - name: OTP_LOG__FORMAT
   value: {{ $v.log.format | quote }}
+- name: OTP_LOG__LEVEL
+  value: {{ $v.log.level | quote }}
 {{- with $v.telemetry.otlpEndpoint }}
 - name: OTP_TELEMETRY__OTLP_ENDPOINT
   value: {{ . | quote }}

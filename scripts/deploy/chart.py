@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Offline checks of the Helm chart charts/email-otp (run by scripts/check-deploy).
+
+  chart.py lint                  helm lint --strict with the chart defaults and every value set
+  chart.py render SET OUTDIR     render with scripts/deploy/values/SET.yaml, check structure,
+                                 validate with kubernetes-validate --strict, run the set's
+                                 assertions; prints the kinds rendered
+  chart.py reject                every scripts/deploy/values-bad/*.yaml must fail to render with
+                                 the message in its first line (`# expect: ...`)
+
+Uses helm-python-sdk (Helm SDK v4 as a library: no helm binary, no cluster).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import helm_python as helm
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "email-otp"
+VALUES_DIR = Path(__file__).resolve().parent / "values"
+BAD_DIR = Path(__file__).resolve().parent / "values-bad"
+KUBE_VERSION = "1.30.0"
+RELEASE, NAMESPACE = "otp", "otp"
+FULLNAME = f"{RELEASE}-email-otp"
+
+# Custom resources of the Prometheus Operator: kubernetes-validate ships only the
+# built-in Kubernetes schemas, so these kinds are checked for shape here (YAML,
+# apiVersion/kind/metadata, the fields we rely on) instead of schema-validated.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+class CheckError(Exception):
+    pass
+
+
+def expect(cond: bool, msg: str) -> None:
+    if not cond:
+        raise CheckError(msg)
+
+
+def load_values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def render_as(values: dict, name: str, namespace: str) -> dict[str, str]:
+    return helm.Chart.load(str(CHART)).render(values, name=name, namespace=namespace, is_install=True)
+
+
+def render(values: dict) -> dict[str, str]:
+    return render_as(values, RELEASE, NAMESPACE)
+
+
+def manifests(rendered: dict[str, str]) -> list[dict]:
+    docs = []
+    for path, text in sorted(rendered.items()):
+        if path.endswith("NOTES.txt") or not text.strip():
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc is None:
+                continue
+            expect(isinstance(doc, dict), f"{path}: a document is not a mapping")
+            for key in ("apiVersion", "kind", "metadata"):
+                expect(key in doc, f"{path}: document without {key}")
+            expect(doc["metadata"].get("name"), f"{path}: {doc['kind']} without metadata.name")
+            doc["__template"] = path
+            docs.append(doc)
+    return docs
+
+
+def strip(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "__template"}
+
+
+# --- lint ------------------------------------------------------------------------
+
+
+def cmd_lint() -> None:
+    sets = [("chart defaults", None)] + [(p.stem, load_values(p)) for p in sorted(VALUES_DIR.glob("*.yaml"))]
+    problems = []
+    for label, values in sets:
+        rep = helm.lint(str(CHART), values, strict=True, kube_version=f"v{KUBE_VERSION}")
+        problems += [f"{label}: {e}" for e in rep.get("errors") or []]
+        problems += [
+            f"{label}: [{m.get('severity')}] {m.get('path')}: {m.get('error')}"
+            for m in rep.get("messages") or []
+            if (m.get("severity") or 0) >= 2
+        ]
+    if problems:
+        raise CheckError("helm lint --strict:\n  " + "\n  ".join(problems))
+    print(f"{len(sets)} value sets")
+
+
+# --- render + validate --------------------------------------------------------
+
+
+def by_kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict], kind: str, name: str) -> dict:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    expect(len(found) == 1, f"expected one {kind} {name}, found {len(found)}")
+    return found[0]
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value", "<from>") for e in container.get("env", [])}
+
+
+def containers(deploy: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in deploy["spec"]["template"]["spec"]["containers"]}
+
+
+def check_common(docs: list[dict], values: dict) -> None:
+    """What must hold for every value set."""
+    for d in by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet"):
+        name = d["metadata"]["name"]
+        pod = d["spec"]["template"]["spec"]
+        expect(pod.get("automountServiceAccountToken") is False, f"{name}: service account token mounted")
+        psc = pod.get("securityContext", {})
+        expect(psc.get("runAsNonRoot") is True, f"{name}: pod not runAsNonRoot")
+        expect(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: no RuntimeDefault seccomp")
+        sel = d["spec"]["selector"]["matchLabels"]
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        expect(all(labels.get(k) == v for k, v in sel.items()), f"{name}: selector does not match pod labels")
+        for c in pod["containers"]:
+            sc = c.get("securityContext", {})
+            expect(sc.get("readOnlyRootFilesystem") is True, f"{name}/{c['name']}: root fs writable")
+            expect(sc.get("allowPrivilegeEscalation") is False, f"{name}/{c['name']}: privilege escalation")
+            expect(sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}/{c['name']}: capabilities not dropped")
+            expect("livenessProbe" in c and "readinessProbe" in c, f"{name}/{c['name']}: probes missing")
+            expect("resources" in c, f"{name}/{c['name']}: no resources")
+    for d in by_kind(docs, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        vols = {v["name"]: v for v in pod["volumes"]}
+        port_names = set()
+        for c in pod["containers"]:
+            env = env_of(c)
+            name = f"{d['metadata']['name']}/{c['name']}"
+            expect(c["image"].startswith(values.get("image", {}).get("repository", "ghcr.io/email-otp/email-otp")),
+                   f"{name}: unexpected image {c['image']}")
+            expect(c["args"] in (["api"], ["worker"]), f"{name}: args {c['args']}")
+            expect(env.get("OTP_OTP__HMAC_KEY_FILE") == "/etc/email-otp/secrets/hmac-key", f"{name}: no HMAC key file")
+            expect("OTP_OTP__HMAC_KEY" not in env, f"{name}: HMAC key passed as plain env")
+            expect(env.get("OTP_MAIL__TEMPLATE_DIR") == "/app/mailer", f"{name}: template dir")
+            expect(("OTP_REDIS__URL" in env) != ("OTP_REDIS__URL_FILE" in env), f"{name}: exactly one Redis URL setting")
+            mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+            expect(mounts.get("/app/mailer") == "templates", f"{name}: templates not at /app/mailer")
+            expect(mounts.get("/etc/email-otp/secrets") == "secrets", f"{name}: secrets not mounted")
+            for m in c["volumeMounts"]:
+                expect(m["name"] in vols, f"{name}: mount of undefined volume {m['name']}")
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            port_names |= set(ports)
+            admin = [n for n in ports if n.endswith("admin")]
+            expect(len(admin) == 1, f"{name}: one admin port expected, got {ports}")
+            expect(env["OTP_ADMIN__LISTEN"] == f"0.0.0.0:{ports[admin[0]]}", f"{name}: admin listen != admin port")
+            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+                expect(c[probe]["httpGet"] == {"path": path, "port": admin[0]}, f"{name}: {probe} {c[probe]}")
+            if c["args"] == ["api"]:
+                expect(env.get("OTP_HTTP__LISTEN") == f"0.0.0.0:{ports.get('http')}", f"{name}: http listen != http port")
+        secret_vol = vols["secrets"]["secret"]["secretName"]
+        existing = values.get("secrets", {}).get("existingSecret")
+        if existing:
+            expect(secret_vol == existing, f"secrets volume uses {secret_vol}, not {existing}")
+        else:
+            one(docs, "Secret", secret_vol)
+        cm = vols["templates"]["configMap"]["name"]
+        existing_cm = values.get("mail", {}).get("existingConfigMap")
+        if existing_cm:
+            expect(cm == existing_cm, f"templates volume uses {cm}, not {existing_cm}")
+        else:
+            data = one(docs, "ConfigMap", cm)["data"]
+            expect({"otp.hbs", "otp.txt.hbs"} <= set(data), f"template ConfigMap keys {sorted(data)}")
+            for var in ("{{code}}", "{{ttl_minutes}}", "{{email}}"):
+                expect(var in data["otp.txt.hbs"], f"otp.txt.hbs lacks {var}")
+    # Services select existing pods and name existing container ports.
+    workloads = by_kind(docs, "Deployment") + by_kind(docs, "StatefulSet")
+    for svc in by_kind(docs, "Service"):
+        sel = svc["spec"]["selector"]
+        matches = [w for w in workloads
+                   if all(w["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+        expect(len(matches) == 1, f"Service {svc['metadata']['name']} selects {len(matches)} workloads")
+        cports = {p["name"] for c in matches[0]["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        for p in svc["spec"]["ports"]:
+            expect(p["targetPort"] in cports, f"Service {svc['metadata']['name']}: no container port {p['targetPort']}")
+    for pdb in by_kind(docs, "PodDisruptionBudget"):
+        sel = pdb["spec"]["selector"]["matchLabels"]
+        n = [w for w in workloads if all(w["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+        expect(len(n) == 1, f"PDB {pdb['metadata']['name']} selects {len(n)} workloads")
+    for hpa in by_kind(docs, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        d = one(docs, target["kind"], target["name"])
+        expect("replicas" not in d["spec"], f"{target['name']}: replicas set although an HPA scales it")
+
+
+def assert_default(docs, values):
+    d = one(docs, "Deployment", FULLNAME)
+    cs = containers(d)
+    expect(list(cs) == ["api", "worker"], f"default pod containers {list(cs)}")
+    expect(env_of(cs["worker"])["OTP_ADMIN__LISTEN"] == "0.0.0.0:9091", "worker sidecar admin port")
+    expect(d["spec"]["replicas"] == 2, "default replicas")
+    svc = one(docs, "Service", FULLNAME)
+    expect({p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"http": 8080, "admin": 9090, "worker-admin": 9091},
+           f"service ports {svc['spec']['ports']}")
+    sts = one(docs, "StatefulSet", f"{FULLNAME}-redis")
+    redis = sts["spec"]["template"]["spec"]["containers"][0]
+    args = " ".join(redis["args"])
+    for flag in ("--appendonly yes", "--maxmemory-policy noeviction"):
+        expect(flag in args, f"redis args lack {flag}: {args}")
+    expect(redis["image"] == "redis:7.2-alpine", f"redis image {redis['image']}")
+    expect(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data", "redis PVC")
+    rsvc = one(docs, "Service", f"{FULLNAME}-redis")
+    expect(rsvc["spec"]["clusterIP"] == "None", "redis service is not headless")
+    expect(env_of(cs["api"])["OTP_REDIS__URL"] == f"redis://{FULLNAME}-redis:6379", "redis url")
+    secret = one(docs, "Secret", FULLNAME)
+    expect(set(secret["data"]) == {"hmac-key"}, f"secret keys {sorted(secret['data'])}")
+    expect("OTP_SMTP__PASSWORD_FILE" not in env_of(cs["api"]), "password file without smtp.username")
+    for kind in ("HorizontalPodAutoscaler", "ServiceMonitor", "PrometheusRule", "NetworkPolicy"):
+        expect(not by_kind(docs, kind), f"{kind} rendered by default")
+    expect(len(by_kind(docs, "PodDisruptionBudget")) == 1, "default PDB")
+
+
+def assert_split(docs, values):
+    api = containers(one(docs, "Deployment", FULLNAME))
+    worker = containers(one(docs, "Deployment", f"{FULLNAME}-worker"))
+    expect(list(api) == ["api"] and list(worker) == ["worker"], f"split containers {list(api)} {list(worker)}")
+    expect(worker["worker"]["args"] == ["worker"], "worker args")
+    expect(env_of(worker["worker"])["OTP_ADMIN__LISTEN"] == "0.0.0.0:9090", "worker admin port in its own pod")
+    expect(len(by_kind(docs, "HorizontalPodAutoscaler")) == 2, "an HPA per Deployment")
+    expect(len(by_kind(docs, "PodDisruptionBudget")) == 2, "a PDB per Deployment")
+    one(docs, "Service", f"{FULLNAME}-worker")
+    ports = {p["name"] for p in one(docs, "Service", FULLNAME)["spec"]["ports"]}
+    expect("worker-admin" not in ports, "worker-admin port on the API service in split mode")
+
+
+def assert_external_redis(docs, values):
+    expect(not by_kind(docs, "StatefulSet"), "StatefulSet rendered with redis.enabled=false")
+    api = containers(one(docs, "Deployment", FULLNAME))["api"]
+    env = env_of(api)
+    expect(env["OTP_REDIS__URL"] == values["externalRedis"]["url"], "external redis url")
+    expect(env["OTP_REDIS__KEY_PREFIX"] == "otp-prod", "key prefix")
+
+
+def assert_full(docs, values):
+    kinds = {d["kind"] for d in docs}
+    for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule",
+                 "NetworkPolicy", "StatefulSet"):
+        expect(kind in kinds, f"{kind} missing with every feature on")
+    rule = one(docs, "PrometheusRule", FULLNAME)
+    source = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    expect(rule["spec"] == source, "PrometheusRule spec differs from files/alerts.yaml")
+    expect(rule["metadata"]["labels"].get("release") == "kube-prometheus-stack", "PrometheusRule labels")
+    sm = one(docs, "ServiceMonitor", FULLNAME)
+    expect([e["port"] for e in sm["spec"]["endpoints"]] == ["admin", "worker-admin"], "ServiceMonitor scrapes both admin ports")
+    expect(all(e["path"] == "/metrics" for e in sm["spec"]["endpoints"]), "ServiceMonitor path")
+    dash = one(docs, "ConfigMap", f"{FULLNAME}-dashboard")
+    expect(dash["metadata"]["labels"].get("grafana_dashboard") == "1", "dashboard label")
+    canonical = json.loads((ROOT / "dashboards" / "email-otp.json").read_text())
+    expect(json.loads(dash["data"]["email-otp.json"]) == canonical, "dashboard ConfigMap differs from dashboards/email-otp.json")
+    cs = containers(one(docs, "Deployment", FULLNAME))
+    env = env_of(cs["worker"])
+    expect(env["OTP_SMTP__PASSWORD_FILE"] == "/etc/email-otp/secrets/smtp-password", "smtp password file")
+    expect(env["OTP_SMTP__SECURITY"] == "tls" and env["OTP_SMTP__PORT"] == "465", "smtp settings")
+    expect(env["OTP_TELEMETRY__OTLP_ENDPOINT"] == values["telemetry"]["otlpEndpoint"], "otlp endpoint")
+    expect(env["OTP_HTTP__TRUSTED_PROXIES"] == '["10.0.0.0/8"]', f"trusted proxies {env.get('OTP_HTTP__TRUSTED_PROXIES')}")
+    expect(env["RUST_LOG"] == "info,email_otp=debug", "extraEnv")
+    expect(env["OTP_LOG__FORMAT"] == "pretty", "log format")
+    secret = one(docs, "Secret", FULLNAME)
+    expect(set(secret["data"]) == {"hmac-key", "smtp-password"}, f"secret keys {sorted(secret['data'])}")
+    tmpl = one(docs, "ConfigMap", f"{FULLNAME}-templates")["data"]
+    expect(tmpl["otp.txt.hbs"].startswith("Code for {{email}}"), "mail.templates did not override otp.txt.hbs")
+    expect("<html" in tmpl["otp.hbs"], "default otp.hbs kept next to the override")
+    expect(len(by_kind(docs, "NetworkPolicy")) == 2, "NetworkPolicies for the app and for Redis")
+
+
+def assert_existing_secret(docs, values):
+    expect(not by_kind(docs, "Secret"), "Secret rendered although secrets.existingSecret is set")
+    expect(not [d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("-templates")],
+           "template ConfigMap rendered although mail.existingConfigMap is set")
+    d = one(docs, "Deployment", FULLNAME)
+    for c in containers(d).values():
+        env = env_of(c)
+        expect(env.get("OTP_REDIS__URL_FILE") == "/etc/email-otp/redis/url", "redis url file")
+        expect(env.get("OTP_SMTP__PASSWORD_FILE") == "/etc/email-otp/secrets/smtp-password", "smtp password file")
+    vols = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+    expect(vols["redis-url"]["secret"]["secretName"] == "redis-credentials", "redis url secret volume")
+
+
+def assert_dev(docs, values):
+    cs = containers(one(docs, "Deployment", FULLNAME))
+    env = env_of(cs["worker"])
+    expect(env["OTP_MAIL__TRANSPORT"] == "outbox" and env["OTP_MAIL__OUTBOX_DIR"] == "/app/outbox", "outbox settings")
+    expect("/app/outbox" in {m["mountPath"] for m in cs["worker"]["volumeMounts"]}, "outbox volume")
+    expect("OTP_SMTP__HOST" not in env, "smtp host without one configured")
+    sts = one(docs, "StatefulSet", f"{FULLNAME}-redis")
+    expect("volumeClaimTemplates" not in sts["spec"], "PVC although persistence is off")
+
+
+ASSERTIONS = {
+    "default": assert_default,
+    "split": assert_split,
+    "external-redis": assert_external_redis,
+    "full": assert_full,
+    "existing-secret": assert_existing_secret,
+    "dev": assert_dev,
+}
+
+
+def kube_validate(docs: list[dict], outdir: Path, name: str) -> None:
+    path = outdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all([strip(d) for d in docs], sort_keys=False))
+    venv_bin = Path(sys.executable).parent
+    exe = venv_bin / "kubernetes-validate"
+    proc = subprocess.run([str(exe), "--strict", "--quiet", "-k", KUBE_VERSION, str(path)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CheckError(f"kubernetes-validate --strict -k {KUBE_VERSION} {path}:\n{proc.stdout}{proc.stderr}")
+
+
+def check_crd_shape(doc: dict) -> None:
+    name = f"{doc['kind']} {doc['metadata']['name']}"
+    expect(doc["apiVersion"] == "monitoring.coreos.com/v1", f"{name}: apiVersion {doc['apiVersion']}")
+    spec = doc.get("spec")
+    expect(isinstance(spec, dict), f"{name}: no spec")
+    if doc["kind"] == "ServiceMonitor":
+        expect(spec.get("endpoints") and spec.get("selector"), f"{name}: endpoints/selector missing")
+    if doc["kind"] == "PrometheusRule":
+        groups = spec.get("groups")
+        expect(groups and all(g.get("rules") for g in groups), f"{name}: groups/rules missing")
+
+
+def cmd_render(set_name: str, outdir: str, values: dict | None = None) -> None:
+    """Render one value set (scripts/deploy/values/SET.yaml unless values are given) and check it."""
+    if values is None:
+        values = load_values(VALUES_DIR / f"{set_name}.yaml")
+    try:
+        docs = manifests(render(values))
+    except helm.HelmError as e:
+        raise CheckError(f"render of value set {set_name} failed: {e}") from e
+    builtin = [d for d in docs if d["kind"] not in CRD_KINDS]
+    for d in docs:
+        if d["kind"] in CRD_KINDS:
+            check_crd_shape(d)
+    kube_validate(builtin, Path(outdir), set_name)
+    check_common(docs, values)
+    ASSERTIONS[set_name](docs, values)
+    counts = collections.Counter(d["kind"] for d in docs)
+    print(", ".join(f"{k}" + (f"x{n}" if n > 1 else "") for k, n in sorted(counts.items())))
+
+
+def cmd_reject() -> None:
+    cases = sorted(BAD_DIR.glob("*.yaml"))
+    expect(cases, "no cases in scripts/deploy/values-bad")
+    for case in cases:
+        first = case.read_text().splitlines()[0]
+        expect(first.startswith("# expect: "), f"{case.name}: first line must be '# expect: <message>'")
+        wanted = first[len("# expect: "):].strip()
+        try:
+            render(load_values(case))
+        except helm.HelmError as e:
+            expect(wanted in str(e), f"{case.name}: failed, but without {wanted!r}: {e}")
+            continue
+        raise CheckError(f"{case.name}: rendered although it should fail with {wanted!r}")
+    print(f"{len(cases)} bad value sets rejected")
+
+
+def main(argv: list[str]) -> int:
+    helm.disable_logging()
+    try:
+        if argv[:1] == ["lint"]:
+            cmd_lint()
+        elif argv[:1] == ["render"] and len(argv) == 3:
+            cmd_render(argv[1], argv[2])
+        elif argv[:1] == ["reject"]:
+            cmd_reject()
+        elif argv[:1] == ["sets"]:
+            print(" ".join(p.stem for p in sorted(VALUES_DIR.glob("*.yaml"))))
+        else:
+            print(__doc__, file=sys.stderr)
+            return 2
+    except CheckError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

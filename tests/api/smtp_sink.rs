@@ -1,0 +1,136 @@
+//! A real SMTP server for tests: records every envelope and message, and can be told to answer
+//! 4xx, 5xx or slowly, so the worker's retry and crash paths meet a real protocol peer.
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: String,
+    pub rcpt: Vec<String>,
+    pub data: String,
+}
+
+#[derive(Default)]
+pub struct SinkState {
+    pub mails: Mutex<Vec<Mail>>,
+    /// Answer the next N DATA commands with 451.
+    pub fail_transient: AtomicU32,
+    /// Answer every RCPT with 550.
+    pub fail_permanent: AtomicBool,
+    /// Wait this long before accepting a message.
+    pub delay_ms: AtomicU64,
+    pub data_commands: AtomicU32,
+}
+
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    pub state: Arc<SinkState>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(SinkState::default());
+        let s = state.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let _ = session(sock, s).await;
+                });
+            }
+        });
+        Self { port, state }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.state.mails.lock().unwrap().clone()
+    }
+
+    pub fn mails_to(&self, addr: &str) -> Vec<Mail> {
+        self.mails().into_iter().filter(|m| m.rcpt.iter().any(|r| r == addr)).collect()
+    }
+
+    /// Waits until `addr` has received `n` mails; returns them.
+    pub async fn wait_for(&self, addr: &str, n: usize, timeout: Duration) -> Vec<Mail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self.mails_to(addr);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{addr} got {} of {n} mails in {timeout:?}", got.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io::Result<()> {
+    let (r, mut w) = sock.into_split();
+    let mut lines = BufReader::new(r);
+    w.write_all(b"220 sink.test ESMTP\r\n").await?;
+    let (mut from, mut rcpt) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_string();
+        let upper = cmd.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
+            from = cmd[cmd.len() - rest.len()..].trim().trim_matches(['<', '>']).to_string();
+            rcpt.clear();
+            b"250 ok\r\n"
+        } else if let Some(rest) = upper.strip_prefix("RCPT TO:") {
+            if state.fail_permanent.load(Ordering::SeqCst) {
+                b"550 5.1.1 mailbox unavailable\r\n"
+            } else {
+                let addr = cmd[cmd.len() - rest.len()..].trim();
+                rcpt.push(addr.trim_start_matches('<').split('>').next().unwrap_or_default().to_string());
+                b"250 ok\r\n"
+            }
+        } else if upper == "DATA" {
+            w.write_all(b"354 go ahead\r\n").await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+            }
+            state.data_commands.fetch_add(1, Ordering::SeqCst);
+            let delay = state.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            let failing = state.fail_transient.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            if failing {
+                b"451 4.3.0 try again later\r\n"
+            } else {
+                state.mails.lock().unwrap().push(Mail { from: from.clone(), rcpt: rcpt.clone(), data });
+                b"250 queued\r\n"
+            }
+        } else if upper == "QUIT" {
+            w.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
+            b"250 ok\r\n"
+        } else {
+            b"502 not implemented\r\n"
+        };
+        w.write_all(reply).await?;
+    }
+}
