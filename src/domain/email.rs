@@ -17,7 +17,7 @@ pub enum EmailError {
     NotOneAt,
     #[error("the local part (before '@') must be 1 to 64 octets")]
     LocalLength,
-    #[error("the local part contains a character that is not allowed: only letters, digits, dots and !#$%&'*+-/=?^_`{{|}}~ are")]
+    #[error("the local part contains a character that is not allowed: only letters, digits, dots and !#$&'*+-/=?^_`{{|}}~ are")]
     LocalCharacter,
     #[error("the local part must not start or end with a dot or contain two dots in a row")]
     LocalDots,
@@ -105,7 +105,8 @@ fn validate_local(local: &str) -> Result<(), EmailError> {
     if local.is_empty() || local.len() > MAX_LOCAL_OCTETS {
         return Err(EmailError::LocalLength);
     }
-    let is_atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    // '%' is left out too: "user%host@relay" is the percent hack, a relaying trick.
+    let is_atext = |c: char| c.is_ascii_alphanumeric() || "!#$&'*+-/=?^_`{|}~.".contains(c);
     if !local.chars().all(is_atext) {
         return Err(EmailError::LocalCharacter);
     }
@@ -145,7 +146,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for ok in ["user@example.com", "a.b+tag@sub.example.co.uk", "x!#$%&'*/=?^_`{|}~-@example.org"] {
+        for ok in ["user@example.com", "a.b+tag@sub.example.co.uk", "x!#$&'*/=?^_`{|}~-@example.org"] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -189,10 +190,7 @@ mod tests {
             EmailAddress::parse(&format!("{local65}@example.com")),
             Err(EmailError::LocalLength)
         );
-        let domain = format!("{}.{}.{}.com", "b".repeat(63), "c".repeat(63), "d".repeat(63));
-        let long = format!("{}@{domain}", "a".repeat(254 - domain.len()));
-        assert_eq!(EmailAddress::parse(&long), Err(EmailError::LocalLength));
-        let at_limit = format!("{}@{}.{}.{}.com", "a".repeat(60), "b".repeat(60), "c".repeat(63), "d".repeat(63));
+        let at_limit = format!("{}@{}.{}.{}.com", "a".repeat(61), "b".repeat(60), "c".repeat(63), "d".repeat(63));
         assert_eq!(at_limit.len(), 254);
         assert!(EmailAddress::parse(&at_limit).is_ok());
         assert_eq!(EmailAddress::parse(&format!("{at_limit}x")), Err(EmailError::TooLong));
@@ -247,8 +245,8 @@ mod tests {
 
         #[test]
         fn generated_valid_addresses_parse_and_round_trip(
-            local in "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,20}(\\.[a-zA-Z0-9_-]{1,10}){0,2}",
-            domain in "[a-z0-9]{1,20}(\\.[a-z0-9-]{0,10}[a-z0-9])?\\.[a-z]{2,6}",
+            local in "[a-zA-Z0-9!#$&'*+/=?^_`{|}~-]{1,20}(\\.[a-zA-Z0-9_-]{1,10}){0,2}",
+            domain in "[a-z0-9]{1,20}(\\.[a-z0-9]{1,8}(-[a-z0-9]{1,8})?)?\\.[a-z]{2,6}",
         ) {
             let input = format!("{local}@{domain}");
             let a = EmailAddress::parse(&input).unwrap();
