@@ -8,7 +8,11 @@ use crate::config::{Profile, Settings};
 use crate::startup::{self, Mode};
 
 #[derive(Debug, Parser)]
-#[command(name = "email-otp", version, about = "Proves that a person controls an email address with a one-time code")]
+#[command(
+    name = "email-otp",
+    version,
+    about = "Proves that a person controls an email address with a one-time code"
+)]
 pub struct Cli {
     /// A TOML configuration file (below OTP_* environment variables, above the defaults).
     #[arg(long, global = true, env = "OTP_CONFIG")]

@@ -41,7 +41,10 @@ pub async fn ensure_redis(settings: &mut Settings) -> anyhow::Result<Option<DevR
         if answers(&url).await {
             info!(%url, "started a private redis-server for dev");
             settings.redis.url = Secret::new(url);
-            return Ok(Some(DevRedis { _child: child, _dir: dir }));
+            return Ok(Some(DevRedis {
+                _child: child,
+                _dir: dir,
+            }));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -49,14 +52,21 @@ pub async fn ensure_redis(settings: &mut Settings) -> anyhow::Result<Option<DevR
 }
 
 async fn answers(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
     let ping = async {
         let mut c = client.get_multiplexed_async_connection().await.ok()?;
         redis::cmd("PING").query_async::<String>(&mut c).await.ok()
     };
-    matches!(tokio::time::timeout(Duration::from_millis(500), ping).await, Ok(Some(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), ping).await,
+        Ok(Some(_))
+    )
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

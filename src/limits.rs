@@ -37,7 +37,9 @@ impl TrustedProxies {
         if !self.contains(peer) {
             return peer;
         }
-        let Some(header) = forwarded_for else { return peer };
+        let Some(header) = forwarded_for else {
+            return peer;
+        };
         let mut client = peer;
         for hop in header.rsplit(',') {
             match hop.trim().parse::<IpAddr>() {
@@ -63,7 +65,10 @@ pub struct IpLimiter {
 impl IpLimiter {
     pub fn new(per_minute: u32) -> Option<Self> {
         let per_minute = NonZeroU32::new(per_minute)?;
-        Some(Self { limiter: RateLimiter::keyed(Quota::per_minute(per_minute)), clock: DefaultClock::default() })
+        Some(Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
+        })
     }
 
     /// `Err(wait)` when this IP is over its quota.
@@ -71,7 +76,9 @@ impl IpLimiter {
         if self.limiter.len() > RETAIN_THRESHOLD {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -86,13 +93,19 @@ mod tests {
     #[test]
     fn forwarded_for_is_ignored_from_untrusted_peers() {
         let t = TrustedProxies::parse(&["10.0.0.0/8".into()]).unwrap();
-        assert_eq!(t.client_ip(ip("203.0.113.9"), Some("1.2.3.4")), ip("203.0.113.9"));
+        assert_eq!(
+            t.client_ip(ip("203.0.113.9"), Some("1.2.3.4")),
+            ip("203.0.113.9")
+        );
     }
 
     #[test]
     fn forwarded_for_is_walked_from_the_right_past_trusted_hops() {
         let t = TrustedProxies::parse(&["10.0.0.0/8".into(), "192.168.1.1".into()]).unwrap();
-        let got = t.client_ip(ip("10.1.1.1"), Some("6.6.6.6, 198.51.100.7, 192.168.1.1, 10.2.2.2"));
+        let got = t.client_ip(
+            ip("10.1.1.1"),
+            Some("6.6.6.6, 198.51.100.7, 192.168.1.1, 10.2.2.2"),
+        );
         assert_eq!(got, ip("198.51.100.7"));
         assert_eq!(t.client_ip(ip("10.1.1.1"), None), ip("10.1.1.1"));
         assert_eq!(t.client_ip(ip("10.1.1.1"), Some("garbage")), ip("10.1.1.1"));

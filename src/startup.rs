@@ -80,22 +80,45 @@ async fn wait_for_signal() {
 }
 
 /// Runs the parts that `mode` asks for until `shutdown`; returns once all have drained.
-pub async fn run(settings: Settings, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = Store::new(settings.redis.url.expose(), Duration::from_millis(settings.redis.timeout_ms))
-        .context("redis.url is not a valid Redis URL")?;
+pub async fn run(
+    settings: Settings,
+    mode: Mode,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = Store::new(
+        settings.redis.url.expose(),
+        Duration::from_millis(settings.redis.timeout_ms),
+    )
+    .context("redis.url is not a valid Redis URL")?;
     let keys = Keys::new(&settings.redis.key_prefix);
     let mac = MacKey::new(settings.hmac_key().as_bytes());
     let metrics = Metrics::new();
     let codes = Codes::new(store.clone(), keys.clone(), mac, policy(&settings));
     // Built before any listener opens: broken templates or a bad mail.from stop the process here.
-    let mailer = if mode.has_worker() { Some(Arc::new(Mailer::from_settings(&settings)?)) } else { None };
+    let mailer = if mode.has_worker() {
+        Some(Arc::new(Mailer::from_settings(&settings)?))
+    } else {
+        None
+    };
 
     let admin_shutdown = CancellationToken::new();
     let admin = {
-        let app = admin_app(AdminState { store: store.clone(), keys: keys.clone(), metrics: metrics.clone() });
+        let app = admin_app(AdminState {
+            store: store.clone(),
+            keys: keys.clone(),
+            metrics: metrics.clone(),
+        });
         let listener = TcpListener::bind(settings.admin.listen);
         let stop = admin_shutdown.clone();
-        tokio::spawn(async move { Server::new(listener).run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(Duration::from_secs(1))).await })
+        tokio::spawn(async move {
+            Server::new(listener)
+                .run_with_graceful_shutdown(
+                    app,
+                    stop.cancelled_owned(),
+                    Some(Duration::from_secs(1)),
+                )
+                .await
+        })
     };
     info!(addr = %settings.admin.listen, "admin listening");
 
@@ -112,11 +135,19 @@ pub async fn run(settings: Settings, mode: Mode, shutdown: CancellationToken) ->
         let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
         let stop = shutdown.clone();
         info!(addr = %settings.http.listen, "api listening");
-        tokio::spawn(async move { Server::new(listener).run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace)).await })
+        tokio::spawn(async move {
+            Server::new(listener)
+                .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
+                .await
+        })
     });
 
     let worker = mailer.map(|mailer| {
-        let worker_id = format!("{}-{}", std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let worker_id = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let config = WorkerConfig {
             concurrency: settings.worker.concurrency,
             max_attempts: settings.worker.max_attempts,
@@ -126,7 +157,14 @@ pub async fn run(settings: Settings, mode: Mode, shutdown: CancellationToken) ->
         };
         let queue = Queue::new(store.clone(), keys.clone(), worker_id.clone());
         let fetcher = Queue::new(store.clone(), keys.clone(), worker_id);
-        let w = Worker::new(queue, fetcher, codes.clone(), mailer, metrics.clone(), config);
+        let w = Worker::new(
+            queue,
+            fetcher,
+            codes.clone(),
+            mailer,
+            metrics.clone(),
+            config,
+        );
         tokio::spawn(w.run(shutdown.clone()))
     });
 
@@ -134,16 +172,21 @@ pub async fn run(settings: Settings, mode: Mode, shutdown: CancellationToken) ->
     if let Some(api) = api {
         match api.await {
             Ok(Ok(())) => info!("api stopped"),
-            Ok(Err(e)) => failed = Some(anyhow::Error::from(e).context(format!("api listener on {}", settings.http.listen))),
+            Ok(Err(e)) => {
+                failed = Some(
+                    anyhow::Error::from(e)
+                        .context(format!("api listener on {}", settings.http.listen)),
+                )
+            }
             Err(e) => failed = Some(anyhow::Error::from(e).context("api task")),
         }
         // The API ended by itself (e.g. the port was taken): stop the rest too.
         shutdown.cancel();
     }
-    if let Some(worker) = worker {
-        if let Err(e) = worker.await {
-            warn!(error = %e, "worker task ended abnormally");
-        }
+    if let Some(worker) = worker
+        && let Err(e) = worker.await
+    {
+        warn!(error = %e, "worker task ended abnormally");
     }
     if mode == Mode::Worker && !admin.is_finished() {
         // A worker-only process runs until signalled.
@@ -152,7 +195,12 @@ pub async fn run(settings: Settings, mode: Mode, shutdown: CancellationToken) ->
     admin_shutdown.cancel();
     match admin.await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) if failed.is_none() => failed = Some(anyhow::Error::from(e).context(format!("admin listener on {}", settings.admin.listen))),
+        Ok(Err(e)) if failed.is_none() => {
+            failed = Some(
+                anyhow::Error::from(e)
+                    .context(format!("admin listener on {}", settings.admin.listen)),
+            )
+        }
         _ => {}
     }
     match failed {

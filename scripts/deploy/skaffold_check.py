@@ -45,6 +45,16 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
+    try:
+        return check(argv[0])
+    except (KeyError, TypeError, AttributeError) as e:
+        # The schema check reports the details; this one only says it cannot go on.
+        print(f"error: skaffold.yaml lacks a field this check needs ({type(e).__name__}: {e});"
+              " see the skaffold.yaml schema check", file=sys.stderr)
+        return 1
+
+
+def check(outdir: str) -> int:
     errors: list[str] = []
     cfg = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     artifacts = {}
@@ -92,7 +102,7 @@ def main(argv: list[str]) -> int:
             errors.append(f"release {rel['name']}: only charts/email-otp is checked here")
             continue
         try:
-            chart.cmd_render("dev", argv[0], values)
+            chart.cmd_render("dev", outdir, values)
         except chart.CheckError as e:
             errors.append(f"release {rel['name']}: {e}")
             continue

@@ -38,7 +38,9 @@ async fn readyz(Data(state): Data<&AdminState>) -> Response {
     if ok {
         "ready".into_response()
     } else {
-        "redis unreachable".with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+        "redis unreachable"
+            .with_status(StatusCode::SERVICE_UNAVAILABLE)
+            .into_response()
     }
 }
 
@@ -49,10 +51,16 @@ async fn metrics(Data(state): Data<&AdminState>) -> Response {
     match queue::depth(&state.store, &state.keys).await {
         Ok(d) => {
             let m = &state.metrics;
-            for (s, v) in [("pending", d.pending), ("processing", d.processing), ("delayed", d.delayed), ("dead", d.dead)] {
+            for (s, v) in [
+                ("pending", d.pending),
+                ("processing", d.processing),
+                ("delayed", d.delayed),
+                ("dead", d.dead),
+            ] {
                 m.queue_depth.with_label_values(&[s]).set(v);
             }
-            m.queue_oldest_age.set(d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
+            m.queue_oldest_age
+                .set(d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
             m.redis_up.set(1);
         }
         Err(e) => {

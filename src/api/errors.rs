@@ -31,13 +31,19 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Json<Self> {
-        Json(Self { code, message: message.into() })
+        Json(Self {
+            code,
+            message: message.into(),
+        })
     }
 }
 
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
-        Self { code: ErrorCode::InvalidRequest, message: "email: the address must contain exactly one '@'".into() }
+        Self {
+            code: ErrorCode::InvalidRequest,
+            message: "email: the address must contain exactly one '@'".into(),
+        }
     }
 }
 
@@ -79,13 +85,19 @@ impl ApiError {
     }
 
     pub fn unavailable() -> Self {
-        Self::Unavailable(ErrorBody::new(ErrorCode::Unavailable, "The service is temporarily unavailable; retry shortly"))
+        Self::Unavailable(ErrorBody::new(
+            ErrorCode::Unavailable,
+            "The service is temporarily unavailable; retry shortly",
+        ))
     }
 
     /// `Retry-After` in whole seconds, rounded up so a client that waits exactly that long succeeds.
     pub fn too_many(code: ErrorCode, message: &str, retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_millis().div_ceil(1000).max(1);
-        Self::TooManyRequests(ErrorBody::new(code, message), u64::try_from(secs).unwrap_or(u64::MAX))
+        Self::TooManyRequests(
+            ErrorBody::new(code, message),
+            u64::try_from(secs).unwrap_or(u64::MAX),
+        )
     }
 }
 
@@ -99,12 +111,27 @@ pub async fn render_error(err: poem::Error) -> Response {
     let resp = err.into_response();
     let status = resp.status();
     let (code, message) = match status {
-        StatusCode::BAD_REQUEST => (ErrorCode::InvalidRequest, format!("The request body is not valid: {}", client_detail(&detail))),
-        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "The request body is too large".into()),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "The body must be JSON with Content-Type: application/json".into()),
+        StatusCode::BAD_REQUEST => (
+            ErrorCode::InvalidRequest,
+            format!("The request body is not valid: {}", client_detail(&detail)),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "The request body is too large".into(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorCode::UnsupportedMediaType,
+            "The body must be JSON with Content-Type: application/json".into(),
+        ),
         StatusCode::NOT_FOUND => (ErrorCode::NotFound, "No such endpoint".into()),
-        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "Method not allowed on this endpoint".into()),
-        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, "The service is temporarily unavailable; retry shortly".into()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "Method not allowed on this endpoint".into(),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => (
+            ErrorCode::Unavailable,
+            "The service is temporarily unavailable; retry shortly".into(),
+        ),
         s if s.is_client_error() => (ErrorCode::InvalidRequest, "The request is not valid".into()),
         _ => {
             tracing::error!(status = %status, error = %detail, "unhandled error");
@@ -121,5 +148,8 @@ pub async fn render_error(err: poem::Error) -> Response {
 
 /// poem's parse errors describe the client's input ("unknown field `x`"); keep only that part.
 fn client_detail(detail: &str) -> &str {
-    detail.rsplit_once(": ").map_or(detail, |(_, tail)| tail).trim()
+    detail
+        .rsplit_once(": ")
+        .map_or(detail, |(_, tail)| tail)
+        .trim()
 }

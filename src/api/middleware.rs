@@ -7,10 +7,19 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use crate::metrics::Metrics;
 
 /// Routes with their own metric label; everything else is `other`, so labels stay bounded.
-const ROUTES: &[&str] = &["/otp/generate", "/otp/verify", "/openapi.json", "/openapi.yaml"];
+const ROUTES: &[&str] = &[
+    "/otp/generate",
+    "/otp/verify",
+    "/openapi.json",
+    "/openapi.yaml",
+];
 
 /// Reads at most `max` bytes of body whatever `Content-Length` claims (chunked bodies too).
-pub async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request, max: usize) -> poem::Result<Response> {
+pub async fn limit_body<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: Request,
+    max: usize,
+) -> poem::Result<Response> {
     let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .headers()
@@ -20,39 +29,57 @@ pub async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request, ma
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = req.take_body().into_bytes_limit(max).await.map_err(|e| match e {
-        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-        other => poem::Error::from(other),
-    })?;
+    let bytes = req
+        .take_body()
+        .into_bytes_limit(max)
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => poem::Error::from(other),
+        })?;
     req.set_body(Body::from_bytes(bytes));
     ep.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Requests that poem rejects before our handlers run (bad JSON, wrong content type, too large)
 /// still count as `invalid` outcomes of their operation.
-pub async fn count_rejected<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
+pub async fn count_rejected<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    metrics: Metrics,
+) -> poem::Result<Response> {
     let counter = match req.uri().path() {
         "/otp/generate" => Some(&metrics.generate),
         "/otp/verify" => Some(&metrics.verify),
         _ => None,
     };
     let result = ep.call(req).await.map(IntoResponse::into_response);
-    if let (Err(e), Some(counter)) = (&result, counter) {
-        if !e.is_from_response() && e.status().is_client_error() {
-            counter.with_label_values(&["invalid"]).inc();
-        }
+    if let (Err(e), Some(counter)) = (&result, counter)
+        && !e.is_from_response()
+        && e.status().is_client_error()
+    {
+        counter.with_label_values(&["invalid"]).inc();
     }
     result
 }
 
-pub async fn record<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: Metrics) -> poem::Result<Response> {
+pub async fn record<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    metrics: Metrics,
+) -> poem::Result<Response> {
     let path = req.uri().path().to_owned();
     let path = path.as_str();
-    let route = ROUTES
-        .iter()
-        .find(|r| **r == path)
-        .copied()
-        .unwrap_or(if path.starts_with("/docs") { "/docs" } else { "other" });
+    let route =
+        ROUTES
+            .iter()
+            .find(|r| **r == path)
+            .copied()
+            .unwrap_or(if path.starts_with("/docs") {
+                "/docs"
+            } else {
+                "other"
+            });
     let method = match req.method().as_str() {
         "GET" => "GET",
         "POST" => "POST",
@@ -71,7 +98,13 @@ pub async fn record<E: Endpoint>(ep: std::sync::Arc<E>, req: Request, metrics: M
         400..=499 => "4xx",
         _ => "5xx",
     };
-    metrics.http_requests.with_label_values(&[route, method, class]).inc();
-    metrics.http_duration.with_label_values(&[route, method]).observe(started.elapsed().as_secs_f64());
+    metrics
+        .http_requests
+        .with_label_values(&[route, method, class])
+        .inc();
+    metrics
+        .http_duration
+        .with_label_values(&[route, method])
+        .observe(started.elapsed().as_secs_f64());
     Ok(resp)
 }

@@ -3,6 +3,7 @@ mod admin;
 mod errors;
 mod middleware;
 mod otp;
+mod strict_string;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use tracing::{info, warn};
 
 use super::errors::{ApiError, ErrorCode};
+use super::strict_string::StrictString;
 use crate::domain::{EmailAddress, OtpCode};
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
@@ -19,12 +20,14 @@ use crate::store::{Codes, GenerateOutcome, StoreError, VerifyOutcome};
 pub struct GenerateRequest {
     /// The address to confirm. One address, at most 254 octets; international domains are accepted.
     #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
+    pub email: StrictString,
 }
 
 impl poem_openapi::types::Example for GenerateRequest {
     fn example() -> Self {
-        Self { email: "user@example.com".into() }
+        Self {
+            email: StrictString("user@example.com".into()),
+        }
     }
 }
 
@@ -33,15 +36,18 @@ impl poem_openapi::types::Example for GenerateRequest {
 pub struct VerifyRequest {
     /// The address the code was sent to.
     #[oai(validator(min_length = 3, max_length = 254))]
-    pub email: String,
+    pub email: StrictString,
     /// The code from the mail: digits only (6 unless the operator changed `otp.digits`).
     #[oai(validator(pattern = "^[0-9]{6,10}$"))]
-    pub otp: String,
+    pub otp: StrictString,
 }
 
 impl poem_openapi::types::Example for VerifyRequest {
     fn example() -> Self {
-        Self { email: "user@example.com".into(), otp: "456123".into() }
+        Self {
+            email: StrictString("user@example.com".into()),
+            otp: StrictString("456123".into()),
+        }
     }
 }
 
@@ -55,7 +61,10 @@ pub struct Accepted {
 
 impl poem_openapi::types::Example for Accepted {
     fn example() -> Self {
-        Self { status: "accepted".into(), message: "A code is on its way to the address".into() }
+        Self {
+            status: "accepted".into(),
+            message: "A code is on its way to the address".into(),
+        }
     }
 }
 
@@ -69,7 +78,10 @@ pub struct Verified {
 
 impl poem_openapi::types::Example for Verified {
     fn example() -> Self {
-        Self { verified: true, message: "OTP is correct".into() }
+        Self {
+            verified: true,
+            message: "OTP is correct".into(),
+        }
     }
 }
 
@@ -102,9 +114,18 @@ impl OtpApi {
     /// Validates the address, applies the per-address limits (a cooldown and an hourly cap, shared by
     /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. The code
     /// replaces any earlier one for the address and expires after `otp.ttl_secs` (600 s by default).
-    #[oai(path = "/otp/generate", method = "post", operation_id = "generate_otp", tag = "ApiTags::Otp")]
-    async fn generate(&self, req: &Request, body: Json<GenerateRequest>) -> Result<GenerateResponse, ApiError> {
-        let outcome = self.generate_inner(req, &body.0.email).await;
+    #[oai(
+        path = "/otp/generate",
+        method = "post",
+        operation_id = "generate_otp",
+        tag = "ApiTags::Otp"
+    )]
+    async fn generate(
+        &self,
+        req: &Request,
+        body: Json<GenerateRequest>,
+    ) -> Result<GenerateResponse, ApiError> {
+        let outcome = self.generate_inner(req, &body.0.email.0).await;
         let label = match &outcome {
             Ok(_) => "accepted",
             Err(ApiError::TooManyRequests(..)) => "rate_limited",
@@ -121,7 +142,12 @@ impl OtpApi {
     /// expired, already used and never issued codes all get the same `otp_incorrect` answer; after
     /// `otp.max_attempts` wrong tries a code is burned, and past `limits.verify_failures_per_hour`
     /// failures for the address the answer is 429 until the window ends.
-    #[oai(path = "/otp/verify", method = "post", operation_id = "verify_otp", tag = "ApiTags::Otp")]
+    #[oai(
+        path = "/otp/verify",
+        method = "post",
+        operation_id = "verify_otp",
+        tag = "ApiTags::Otp"
+    )]
     async fn verify(&self, body: Json<VerifyRequest>) -> Result<VerifyResponse, ApiError> {
         let outcome = self.verify_inner(&body.0).await;
         let label = match &outcome {
@@ -143,15 +169,28 @@ enum ApiTags {
 }
 
 impl OtpApi {
-    async fn generate_inner(&self, req: &Request, email: &str) -> Result<GenerateResponse, ApiError> {
+    async fn generate_inner(
+        &self,
+        req: &Request,
+        email: &str,
+    ) -> Result<GenerateResponse, ApiError> {
         let address = parse_address(email)?;
         if let Some(limiter) = &self.ip_limiter {
-            limiter
-                .check(self.client_ip(req))
-                .map_err(|wait| ApiError::too_many(ErrorCode::RateLimited, "Too many requests from this client", wait))?;
+            limiter.check(self.client_ip(req)).map_err(|wait| {
+                ApiError::too_many(
+                    ErrorCode::RateLimited,
+                    "Too many requests from this client",
+                    wait,
+                )
+            })?;
         }
         let job = Job::new(address.as_given());
-        match self.codes.request(&address, &job.to_json()).await.map_err(unavailable)? {
+        match self
+            .codes
+            .request(&address, &job.to_json())
+            .await
+            .map_err(unavailable)?
+        {
             GenerateOutcome::Queued => {
                 info!(to = %address.masked(), job_id = %job.id, "code requested");
                 Ok(GenerateResponse::Accepted(Json(Accepted {
@@ -161,30 +200,54 @@ impl OtpApi {
             }
             GenerateOutcome::Limited { retry_after } => {
                 info!(to = %address.masked(), "generate rate-limited");
-                Err(ApiError::too_many(ErrorCode::RateLimited, "Too many codes requested for this address", retry_after))
+                Err(ApiError::too_many(
+                    ErrorCode::RateLimited,
+                    "Too many codes requested for this address",
+                    retry_after,
+                ))
             }
         }
     }
 
     async fn verify_inner(&self, body: &VerifyRequest) -> Result<VerifyResponse, ApiError> {
-        let address = parse_address(&body.email)?;
-        let code = OtpCode::parse(&body.otp, self.digits).map_err(|e| ApiError::invalid(format!("otp: {e}")))?;
-        match self.codes.verify(&address, &code).await.map_err(unavailable)? {
+        let address = parse_address(&body.email.0)?;
+        let code = OtpCode::parse(&body.otp.0, self.digits)
+            .map_err(|e| ApiError::invalid(format!("otp: {e}")))?;
+        match self
+            .codes
+            .verify(&address, &code)
+            .await
+            .map_err(unavailable)?
+        {
             VerifyOutcome::Verified => {
                 info!(to = %address.masked(), "code verified");
-                Ok(VerifyResponse::Verified(Json(Verified { verified: true, message: "OTP is correct".into() })))
+                Ok(VerifyResponse::Verified(Json(Verified {
+                    verified: true,
+                    message: "OTP is correct".into(),
+                })))
             }
             VerifyOutcome::Incorrect => Err(ApiError::otp_incorrect()),
             VerifyOutcome::Locked { retry_after } => {
                 info!(to = %address.masked(), "verify locked: too many failures");
-                Err(ApiError::too_many(ErrorCode::TooManyAttempts, "Too many failed attempts for this address", retry_after))
+                Err(ApiError::too_many(
+                    ErrorCode::TooManyAttempts,
+                    "Too many failed attempts for this address",
+                    retry_after,
+                ))
             }
         }
     }
 
     fn client_ip(&self, req: &Request) -> IpAddr {
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let peer = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
         self.proxies.client_ip(peer, forwarded)
     }
 }
@@ -213,7 +276,12 @@ impl OtpApi {
             verify_failures_per_hour: 100,
         };
         Self {
-            codes: Codes::new(store.unwrap_or_else(|e| panic!("{e}")), Keys::new("otp"), MacKey::new(b"spec"), policy),
+            codes: Codes::new(
+                store.unwrap_or_else(|e| panic!("{e}")),
+                Keys::new("otp"),
+                MacKey::new(b"spec"),
+                policy,
+            ),
             ip_limiter: None,
             proxies: TrustedProxies::default(),
             metrics: Metrics::new(),

@@ -18,13 +18,19 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Invalid(#[from] Box<figment::Error>),
     #[error("cannot read the secret file {path} (for {key}): {source}")]
-    SecretFile { key: &'static str, path: PathBuf, source: std::io::Error },
+    SecretFile {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "otp.hmac_key is required outside `email-otp dev`: set OTP_OTP__HMAC_KEY_FILE (or OTP_OTP__HMAC_KEY) \
          to at least {MIN_HMAC_KEY_LEN} random characters, e.g. the output of `openssl rand -hex 32`"
     )]
     MissingHmacKey,
-    #[error("otp.hmac_key is too short: use at least {MIN_HMAC_KEY_LEN} characters (e.g. `openssl rand -hex 32`)")]
+    #[error(
+        "otp.hmac_key is too short: use at least {MIN_HMAC_KEY_LEN} characters (e.g. `openssl rand -hex 32`)"
+    )]
     ShortHmacKey,
     #[error("{key}: {message}")]
     Value { key: &'static str, message: String },
@@ -76,53 +82,117 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let key = self.otp.hmac_key.as_ref().ok_or(ConfigError::MissingHmacKey)?;
+        let key = self
+            .otp
+            .hmac_key
+            .as_ref()
+            .ok_or(ConfigError::MissingHmacKey)?;
         if key.expose().len() < MIN_HMAC_KEY_LEN {
             return Err(ConfigError::ShortHmacKey);
         }
         let checks: [(&'static str, bool, &str); 10] = [
-            ("otp.ttl_secs", (1..=86_400).contains(&self.otp.ttl_secs), "must be 1 to 86400"),
-            ("otp.digits", (6..=10).contains(&self.otp.digits), "must be 6 to 10"),
-            ("otp.max_attempts", self.otp.max_attempts >= 1, "must be at least 1"),
-            ("limits.email_per_hour", self.limits.email_per_hour >= 1, "must be at least 1"),
-            ("limits.verify_failures_per_hour", self.limits.verify_failures_per_hour >= 1, "must be at least 1"),
-            ("worker.concurrency", self.worker.concurrency >= 1, "must be at least 1"),
-            ("worker.max_attempts", self.worker.max_attempts >= 1, "must be at least 1"),
-            ("worker.reap_after_secs", self.worker.reap_after_secs > self.worker.heartbeat_secs, "must be greater than worker.heartbeat_secs"),
-            ("smtp.pool_size", self.smtp.pool_size >= 1, "must be at least 1"),
-            ("redis.key_prefix", is_valid_prefix(&self.redis.key_prefix), "must be 1-32 characters of a-z, 0-9, _ or -"),
+            (
+                "otp.ttl_secs",
+                (1..=86_400).contains(&self.otp.ttl_secs),
+                "must be 1 to 86400",
+            ),
+            (
+                "otp.digits",
+                (6..=10).contains(&self.otp.digits),
+                "must be 6 to 10",
+            ),
+            (
+                "otp.max_attempts",
+                self.otp.max_attempts >= 1,
+                "must be at least 1",
+            ),
+            (
+                "limits.email_per_hour",
+                self.limits.email_per_hour >= 1,
+                "must be at least 1",
+            ),
+            (
+                "limits.verify_failures_per_hour",
+                self.limits.verify_failures_per_hour >= 1,
+                "must be at least 1",
+            ),
+            (
+                "worker.concurrency",
+                self.worker.concurrency >= 1,
+                "must be at least 1",
+            ),
+            (
+                "worker.max_attempts",
+                self.worker.max_attempts >= 1,
+                "must be at least 1",
+            ),
+            (
+                "worker.reap_after_secs",
+                self.worker.reap_after_secs > self.worker.heartbeat_secs,
+                "must be greater than worker.heartbeat_secs",
+            ),
+            (
+                "smtp.pool_size",
+                self.smtp.pool_size >= 1,
+                "must be at least 1",
+            ),
+            (
+                "redis.key_prefix",
+                is_valid_prefix(&self.redis.key_prefix),
+                "must be 1-32 characters of a-z, 0-9, _ or -",
+            ),
         ];
         for (key, ok, message) in checks {
             if !ok {
-                return Err(ConfigError::Value { key, message: message.into() });
+                return Err(ConfigError::Value {
+                    key,
+                    message: message.into(),
+                });
             }
         }
         if self.worker.heartbeat_secs == 0 {
-            return Err(ConfigError::Value { key: "worker.heartbeat_secs", message: "must be at least 1".into() });
+            return Err(ConfigError::Value {
+                key: "worker.heartbeat_secs",
+                message: "must be at least 1".into(),
+            });
         }
-        crate::limits::TrustedProxies::parse(&self.http.trusted_proxies)
-            .map_err(|message| ConfigError::Value { key: "http.trusted_proxies", message })?;
+        crate::limits::TrustedProxies::parse(&self.http.trusted_proxies).map_err(|message| {
+            ConfigError::Value {
+                key: "http.trusted_proxies",
+                message,
+            }
+        })?;
         Ok(())
     }
 
     /// The HMAC key; `load` guarantees it is present.
     pub fn hmac_key(&self) -> &str {
-        self.otp.hmac_key.as_ref().map(Secret::expose).unwrap_or_default()
+        self.otp
+            .hmac_key
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or_default()
     }
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
 
 fn is_valid_prefix(p: &str) -> bool {
-    (1..=32).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    (1..=32).contains(&p.len())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn read_secret(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {
-    let raw = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::SecretFile { key, path: path.to_owned(), source })?;
+    let raw = std::fs::read_to_string(path).map_err(|source| ConfigError::SecretFile {
+        key,
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(Secret::new(raw.trim_end_matches(['\r', '\n'])))
 }
 

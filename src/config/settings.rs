@@ -155,7 +155,9 @@ impl Default for HttpSettings {
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { listen: addr("0.0.0.0:9090") }
+        Self {
+            listen: addr("0.0.0.0:9090"),
+        }
     }
 }
 
@@ -172,7 +174,13 @@ impl Default for RedisSettings {
 
 impl Default for OtpSettings {
     fn default() -> Self {
-        Self { ttl_secs: 600, digits: 6, max_attempts: 5, hmac_key: None, hmac_key_file: None }
+        Self {
+            ttl_secs: 600,
+            digits: 6,
+            max_attempts: 5,
+            hmac_key: None,
+            hmac_key_file: None,
+        }
     }
 }
 
@@ -228,6 +236,9 @@ impl Default for WorkerSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::Json, level: "info".into() }
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
     }
 }

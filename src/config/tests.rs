@@ -1,3 +1,5 @@
+#![allow(clippy::result_large_err)] // figment::Jail closures return figment::Error by design.
+
 use figment::Jail;
 
 use super::*;
@@ -8,9 +10,12 @@ fn load_err(jail_setup: impl FnOnce(&mut Jail) -> figment::Result<()>) -> String
     let mut out = String::new();
     Jail::expect_with(|jail| {
         jail_setup(jail)?;
-        out = Settings::load(Some(Path::new("otp.toml")).filter(|p| p.exists()), Profile::Production)
-            .expect_err("load should fail")
-            .to_string();
+        out = Settings::load(
+            Some(Path::new("otp.toml")).filter(|p| p.exists()),
+            Profile::Production,
+        )
+        .expect_err("load should fail")
+        .to_string();
         Ok(())
     });
     out
@@ -25,11 +30,23 @@ fn defaults_match_the_design_table() {
         assert_eq!(s.admin.listen.to_string(), "0.0.0.0:9090");
         assert_eq!(s.redis.url.expose(), "redis://127.0.0.1:6379");
         assert_eq!(s.redis.key_prefix, "otp");
-        assert_eq!((s.otp.ttl_secs, s.otp.digits, s.otp.max_attempts), (600, 6, 5));
-        assert_eq!((s.limits.email_cooldown_secs, s.limits.email_per_hour), (60, 5));
-        assert_eq!((s.limits.ip_per_minute, s.limits.verify_failures_per_hour), (0, 100));
+        assert_eq!(
+            (s.otp.ttl_secs, s.otp.digits, s.otp.max_attempts),
+            (600, 6, 5)
+        );
+        assert_eq!(
+            (s.limits.email_cooldown_secs, s.limits.email_per_hour),
+            (60, 5)
+        );
+        assert_eq!(
+            (s.limits.ip_per_minute, s.limits.verify_failures_per_hour),
+            (0, 100)
+        );
         assert_eq!(s.mail.transport, MailTransportKind::Smtp);
-        assert_eq!((s.smtp.port, s.smtp.security, s.smtp.pool_size), (25, SmtpSecurity::Starttls, 4));
+        assert_eq!(
+            (s.smtp.port, s.smtp.security, s.smtp.pool_size),
+            (25, SmtpSecurity::Starttls, 4)
+        );
         assert_eq!(s.worker.concurrency, 16);
         assert_eq!(s.log.format, LogFormat::Json);
         Ok(())
@@ -39,7 +56,10 @@ fn defaults_match_the_design_table() {
 #[test]
 fn file_then_env_layers_override_defaults() {
     Jail::expect_with(|jail| {
-        jail.create_file("otp.toml", "[smtp]\nport = 2525\nhost = \"mail.internal\"\n[limits]\nemail_per_hour = 9\n")?;
+        jail.create_file(
+            "otp.toml",
+            "[smtp]\nport = 2525\nhost = \"mail.internal\"\n[limits]\nemail_per_hour = 9\n",
+        )?;
         jail.set_env("OTP_SMTP__PORT", "587");
         jail.set_env("OTP_OTP__HMAC_KEY", KEY);
         jail.set_env("OTP_HTTP__TRUSTED_PROXIES", "[10.0.0.0/8, 192.168.1.1]");
@@ -61,9 +81,15 @@ fn secrets_come_from_files_and_are_redacted() {
         jail.set_env("OTP_SMTP__PASSWORD_FILE", "pw");
         let s = Settings::load(None, Profile::Production).unwrap();
         assert_eq!(s.hmac_key(), KEY);
-        assert_eq!(s.smtp.password.as_ref().unwrap().expose(), "s3cret-password");
+        assert_eq!(
+            s.smtp.password.as_ref().unwrap().expose(),
+            "s3cret-password"
+        );
         let printed = format!("{}{s:?}", s.to_redacted_toml());
-        assert!(!printed.contains(KEY) && !printed.contains("s3cret"), "{printed}");
+        assert!(
+            !printed.contains(KEY) && !printed.contains("s3cret"),
+            "{printed}"
+        );
         assert!(printed.contains("[redacted]"));
         Ok(())
     });
@@ -87,7 +113,10 @@ fn unknown_keys_are_named() {
 #[test]
 fn missing_or_short_hmac_key_is_a_clear_error() {
     let err = load_err(|_| Ok(()));
-    assert!(err.contains("otp.hmac_key is required") && err.contains("OTP_OTP__HMAC_KEY_FILE"), "{err}");
+    assert!(
+        err.contains("otp.hmac_key is required") && err.contains("OTP_OTP__HMAC_KEY_FILE"),
+        "{err}"
+    );
     let err = load_err(|j| {
         j.set_env("OTP_OTP__HMAC_KEY", "short");
         Ok(())
@@ -100,7 +129,11 @@ fn bad_values_name_their_key() {
     for (var, value, key) in [
         ("OTP_SMTP__SECURITY", "ssl", "security"),
         ("OTP_OTP__DIGITS", "4", "otp.digits"),
-        ("OTP_HTTP__TRUSTED_PROXIES", "[not-an-ip]", "http.trusted_proxies"),
+        (
+            "OTP_HTTP__TRUSTED_PROXIES",
+            "[not-an-ip]",
+            "http.trusted_proxies",
+        ),
         ("OTP_REDIS__KEY_PREFIX", "{bad}", "redis.key_prefix"),
     ] {
         let err = load_err(|j| {

@@ -59,10 +59,17 @@ mod tests {
     #[test]
     fn generated_codes_are_six_digits_and_cover_leading_zeros() {
         let codes: Vec<OtpCode> = (0..5000).map(|_| OtpCode::generate(6)).collect();
-        assert!(codes.iter().all(|c| c.reveal().len() == 6 && c.reveal().bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.reveal().len() == 6 && c.reveal().bytes().all(|b| b.is_ascii_digit()))
+        );
         // P(no leading zero in 5000 uniform draws) = 0.9^5000: a failure means bias, not bad luck.
         let leading_zero = codes.iter().filter(|c| c.reveal().starts_with('0')).count();
-        assert!((350..650).contains(&leading_zero), "{leading_zero} of 5000 start with 0");
+        assert!(
+            (350..650).contains(&leading_zero),
+            "{leading_zero} of 5000 start with 0"
+        );
     }
 
     #[test]
@@ -76,7 +83,10 @@ mod tests {
         }
         let expected = f64::from(n) / 10.0;
         for row in counts {
-            let chi2: f64 = row.iter().map(|&c| (f64::from(c) - expected).powi(2) / expected).sum();
+            let chi2: f64 = row
+                .iter()
+                .map(|&c| (f64::from(c) - expected).powi(2) / expected)
+                .sum();
             // 9 degrees of freedom: chi2 > 33.7 has p < 0.0001.
             assert!(chi2 < 33.7, "chi-square {chi2} for {row:?}");
         }

@@ -17,7 +17,9 @@ pub enum EmailError {
     NotOneAt,
     #[error("the local part (before '@') must be 1 to 64 octets")]
     LocalLength,
-    #[error("the local part contains a character that is not allowed: only letters, digits, dots and !#$&'*+-/=?^_`{{|}}~ are")]
+    #[error(
+        "the local part contains a character that is not allowed: only letters, digits, dots and !#$&'*+-/=?^_`{{|}}~ are"
+    )]
     LocalCharacter,
     #[error("the local part must not start or end with a dot or contain two dots in a row")]
     LocalDots,
@@ -146,7 +148,11 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for ok in ["user@example.com", "a.b+tag@sub.example.co.uk", "x!#$&'*/=?^_`{|}~-@example.org"] {
+        for ok in [
+            "user@example.com",
+            "a.b+tag@sub.example.co.uk",
+            "x!#$&'*/=?^_`{|}~-@example.org",
+        ] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -190,10 +196,19 @@ mod tests {
             EmailAddress::parse(&format!("{local65}@example.com")),
             Err(EmailError::LocalLength)
         );
-        let at_limit = format!("{}@{}.{}.{}.com", "a".repeat(61), "b".repeat(60), "c".repeat(63), "d".repeat(63));
+        let at_limit = format!(
+            "{}@{}.{}.{}.com",
+            "a".repeat(61),
+            "b".repeat(60),
+            "c".repeat(63),
+            "d".repeat(63)
+        );
         assert_eq!(at_limit.len(), 254);
         assert!(EmailAddress::parse(&at_limit).is_ok());
-        assert_eq!(EmailAddress::parse(&format!("{at_limit}x")), Err(EmailError::TooLong));
+        assert_eq!(
+            EmailAddress::parse(&format!("{at_limit}x")),
+            Err(EmailError::TooLong)
+        );
     }
 
     #[test]

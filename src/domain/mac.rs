@@ -20,7 +20,10 @@ pub struct CodeMac(pub [u8; 32]);
 impl MacKey {
     pub fn new(key: &[u8]) -> Self {
         // HMAC accepts keys of any length, so this cannot fail; the fallback only satisfies types.
-        Self(HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new(&Default::default())))
+        Self(
+            HmacSha256::new_from_slice(key)
+                .unwrap_or_else(|_| HmacSha256::new(&Default::default())),
+        )
     }
 
     fn digest(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -34,7 +37,11 @@ impl MacKey {
     }
 
     pub fn code_mac(&self, address: &EmailAddress, code: &OtpCode) -> CodeMac {
-        CodeMac(self.digest(&[b"code", address.identity().as_bytes(), code.reveal().as_bytes()]))
+        CodeMac(self.digest(&[
+            b"code",
+            address.identity().as_bytes(),
+            code.reveal().as_bytes(),
+        ]))
     }
 
     /// A Redis hash tag for per-address keys, so key names do not reveal addresses.
@@ -71,8 +78,17 @@ mod tests {
         let base = k.code_mac(&addr("a@example.com"), &code);
         assert_eq!(base, k.code_mac(&addr("A@Example.com"), &code));
         assert_ne!(base, k.code_mac(&addr("b@example.com"), &code));
-        assert_ne!(base, k.code_mac(&addr("a@example.com"), &OtpCode::parse("012346", 6).unwrap()));
-        assert_ne!(base, MacKey::new(b"key two").code_mac(&addr("a@example.com"), &code));
+        assert_ne!(
+            base,
+            k.code_mac(
+                &addr("a@example.com"),
+                &OtpCode::parse("012346", 6).unwrap()
+            )
+        );
+        assert_ne!(
+            base,
+            MacKey::new(b"key two").code_mac(&addr("a@example.com"), &code)
+        );
     }
 
     #[test]
@@ -80,6 +96,9 @@ mod tests {
         let tag = MacKey::new(b"k").address_tag("id", "user@example.com");
         assert_eq!(tag.len(), 32);
         assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_ne!(tag, MacKey::new(b"k").address_tag("limit", "user@example.com"));
+        assert_ne!(
+            tag,
+            MacKey::new(b"k").address_tag("limit", "user@example.com")
+        );
     }
 }

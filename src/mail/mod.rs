@@ -25,7 +25,11 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
-        let from: Mailbox = s.mail.from.parse().with_context(|| format!("mail.from {:?} is not a mailbox", s.mail.from))?;
+        let from: Mailbox = s
+            .mail
+            .from
+            .parse()
+            .with_context(|| format!("mail.from {:?} is not a mailbox", s.mail.from))?;
         Ok(Self {
             templates: Templates::load(Path::new(&s.mail.template_dir))?,
             transport: Transport::from_settings(s)?,
@@ -46,7 +50,10 @@ impl Mailer {
             ttl_minutes: self.code_ttl.as_secs().div_ceil(60),
             ttl_secs: self.code_ttl.as_secs(),
         };
-        let body = self.templates.render(&ctx).map_err(|e| permanent(&format!("{e:#}")))?;
+        let body = self
+            .templates
+            .render(&ctx)
+            .map_err(|e| permanent(&format!("{e:#}")))?;
         Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, address))

@@ -36,22 +36,29 @@ impl Template {
         let path = match (hbs.is_file(), tera.is_file()) {
             (true, false) => hbs,
             (false, true) => tera,
-            (true, true) => bail!("both {} and {} exist: keep one", hbs.display(), tera.display()),
+            (true, true) => bail!(
+                "both {} and {} exist: keep one",
+                hbs.display(),
+                tera.display()
+            ),
             (false, false) => bail!("mail template {} (or .tera) not found", hbs.display()),
         };
-        let source = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let source = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let engine = if path.extension().is_some_and(|e| e == "hbs") {
             let mut hb = Handlebars::new();
             hb.set_strict_mode(true);
             if !html {
                 hb.register_escape_fn(handlebars::no_escape);
             }
-            hb.register_template_string(NAME, source).with_context(|| format!("compiling {}", path.display()))?;
+            hb.register_template_string(NAME, source)
+                .with_context(|| format!("compiling {}", path.display()))?;
             Engine::Handlebars(Box::new(hb))
         } else {
             let mut t = tera::Tera::default();
             t.autoescape_on(if html { vec![NAME] } else { vec![] });
-            t.add_raw_template(NAME, &source).with_context(|| format!("compiling {}", path.display()))?;
+            t.add_raw_template(NAME, &source)
+                .with_context(|| format!("compiling {}", path.display()))?;
             Engine::Tera(Box::new(t))
         };
         Ok(Self { engine, path })
@@ -82,17 +89,31 @@ impl Templates {
     /// Loads `otp.hbs|otp.tera` (HTML) and `otp.txt.hbs|otp.txt.tera` (plain text) and renders both
     /// once with sample values, which is where strict mode catches unknown variables.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        let t = Self { html: Template::load(dir, "otp", true)?, text: Template::load(dir, "otp.txt", false)? };
-        let sample = MailContext { code: "123456", email: "user@example.com", ttl_minutes: 10, ttl_secs: 600 };
+        let t = Self {
+            html: Template::load(dir, "otp", true)?,
+            text: Template::load(dir, "otp.txt", false)?,
+        };
+        let sample = MailContext {
+            code: "123456",
+            email: "user@example.com",
+            ttl_minutes: 10,
+            ttl_secs: 600,
+        };
         let rendered = t.render(&sample)?;
         if !rendered.html.contains(sample.code) || !rendered.text.contains(sample.code) {
-            bail!("the mail templates in {} must both show {{{{code}}}}", dir.display());
+            bail!(
+                "the mail templates in {} must both show {{{{code}}}}",
+                dir.display()
+            );
         }
         Ok(t)
     }
 
     pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
-        Ok(Rendered { html: self.html.render(ctx)?, text: self.text.render(ctx)? })
+        Ok(Rendered {
+            html: self.html.render(ctx)?,
+            text: self.text.render(ctx)?,
+        })
     }
 }
 
@@ -109,21 +130,40 @@ mod tests {
     }
 
     fn ctx() -> MailContext<'static> {
-        MailContext { code: "042424", email: "a<b>@example.com", ttl_minutes: 10, ttl_secs: 600 }
+        MailContext {
+            code: "042424",
+            email: "a<b>@example.com",
+            ttl_minutes: 10,
+            ttl_secs: 600,
+        }
     }
 
     #[test]
     fn shipped_templates_load_and_render_both_parts() {
-        let t = Templates::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("mailer").as_path()).unwrap();
+        let t = Templates::load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("mailer")
+                .as_path(),
+        )
+        .unwrap();
         let r = t.render(&ctx()).unwrap();
         assert!(r.html.contains("042424") && r.text.contains("042424"));
-        assert!(r.html.contains("a&lt;b&gt;@example.com"), "HTML part escapes");
-        assert!(r.text.contains("a<b>@example.com"), "text part does not escape");
+        assert!(
+            r.html.contains("a&lt;b&gt;@example.com"),
+            "HTML part escapes"
+        );
+        assert!(
+            r.text.contains("a<b>@example.com"),
+            "text part does not escape"
+        );
     }
 
     #[test]
     fn tera_templates_are_picked_by_extension() {
-        let d = dir_with(&[("otp.tera", "<p>{{ code }} for {{ email }}</p>"), ("otp.txt.tera", "Code {{ code }} {{ email }}")]);
+        let d = dir_with(&[
+            ("otp.tera", "<p>{{ code }} for {{ email }}</p>"),
+            ("otp.txt.tera", "Code {{ code }} {{ email }}"),
+        ]);
         let r = Templates::load(d.path()).unwrap().render(&ctx()).unwrap();
         assert_eq!(r.html, "<p>042424 for a&lt;b&gt;@example.com</p>");
         assert_eq!(r.text, "Code 042424 a<b>@example.com");
@@ -131,9 +171,15 @@ mod tests {
 
     #[test]
     fn unknown_variables_fail_at_load_in_both_engines() {
-        let d = dir_with(&[("otp.hbs", "{{code}} {{nope}}"), ("otp.txt.hbs", "{{code}}")]);
+        let d = dir_with(&[
+            ("otp.hbs", "{{code}} {{nope}}"),
+            ("otp.txt.hbs", "{{code}}"),
+        ]);
         assert!(Templates::load(d.path()).is_err());
-        let d = dir_with(&[("otp.tera", "{{ code }} {{ nope }}"), ("otp.txt.hbs", "{{code}}")]);
+        let d = dir_with(&[
+            ("otp.tera", "{{ code }} {{ nope }}"),
+            ("otp.txt.hbs", "{{code}}"),
+        ]);
         assert!(Templates::load(d.path()).is_err());
     }
 

@@ -29,8 +29,9 @@ impl Transport {
     pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
         match s.mail.transport {
             MailTransportKind::Outbox => {
-                std::fs::create_dir_all(&s.mail.outbox_dir)
-                    .with_context(|| format!("creating the outbox {}", s.mail.outbox_dir.display()))?;
+                std::fs::create_dir_all(&s.mail.outbox_dir).with_context(|| {
+                    format!("creating the outbox {}", s.mail.outbox_dir.display())
+                })?;
                 Ok(Self::Outbox(s.mail.outbox_dir.clone()))
             }
             MailTransportKind::Smtp => Ok(Self::Smtp(smtp(s)?)),
@@ -47,7 +48,8 @@ impl Transport {
 
 fn smtp(s: &Settings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
     let host = s.smtp.host.as_str();
-    let tls = || TlsParameters::new(host.to_owned()).context("building TLS parameters for smtp.host");
+    let tls =
+        || TlsParameters::new(host.to_owned()).context("building TLS parameters for smtp.host");
     let tls = match s.smtp.security {
         SmtpSecurity::None => Tls::None,
         SmtpSecurity::Starttls => Tls::Required(tls()?),
@@ -59,19 +61,32 @@ fn smtp(s: &Settings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
         .timeout(Some(Duration::from_secs(s.smtp.timeout_secs)))
         .pool_config(PoolConfig::new().max_size(s.smtp.pool_size));
     if let Some(user) = &s.smtp.username {
-        let password = s.smtp.password.as_ref().map(|p| p.expose().to_owned()).unwrap_or_default();
+        let password = s
+            .smtp
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_owned())
+            .unwrap_or_default();
         builder = builder.credentials(Credentials::new(user.clone(), password));
     }
     Ok(builder.build())
 }
 
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() { SendError::Permanent(e.to_string()) } else { SendError::Transient(e.to_string()) }
+    if e.is_permanent() {
+        SendError::Permanent(e.to_string())
+    } else {
+        SendError::Transient(e.to_string())
+    }
 }
 
 /// Writes to a temporary name and renames, so a reader never sees half a mail.
 async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<(), SendError> {
-    let name = format!("{}-{}", super::super::queue::now_ms(), uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "{}-{}",
+        super::super::queue::now_ms(),
+        uuid::Uuid::new_v4().simple()
+    );
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(format!("{name}.eml"));
     let io = |e: std::io::Error| SendError::Transient(format!("writing {}: {e}", path.display()));

@@ -36,7 +36,13 @@ pub struct Queue {
 impl Queue {
     pub fn new(store: Store, keys: Keys, worker_id: String) -> Self {
         let processing = keys.processing(&worker_id);
-        Self { store, keys, worker_id, processing, blocking: None }
+        Self {
+            store,
+            keys,
+            worker_id,
+            processing,
+            blocking: None,
+        }
     }
 
     pub fn worker_id(&self) -> &str {
@@ -51,7 +57,11 @@ impl Queue {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(Duration::from_secs(2)))
                     .set_response_timeout(Some(FETCH_BLOCK + Duration::from_secs(2)));
-                let c = self.store.client().get_multiplexed_async_connection_with_config(&config).await?;
+                let c = self
+                    .store
+                    .client()
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
                 self.blocking.insert(c)
             }
         };
@@ -74,7 +84,12 @@ impl Queue {
         let raw = raw.to_owned();
         self.store
             .run(|mut c| async move {
-                redis::cmd("LREM").arg(processing).arg(-1).arg(raw).query_async::<i64>(&mut c).await
+                redis::cmd("LREM")
+                    .arg(processing)
+                    .arg(-1)
+                    .arg(raw)
+                    .query_async::<i64>(&mut c)
+                    .await
             })
             .await
             .map(drop)
@@ -84,48 +99,99 @@ impl Queue {
         let due = due_ms.to_string();
         let keys = [self.processing.as_str(), self.keys.delayed.as_str()];
         let next = next.to_json();
-        self.store.invoke::<i64>(&SCRIPTS.retry, &keys, &[raw.as_bytes(), next.as_bytes(), due.as_bytes()]).await.map(drop)
+        self.store
+            .invoke::<i64>(
+                &SCRIPTS.retry,
+                &keys,
+                &[raw.as_bytes(), next.as_bytes(), due.as_bytes()],
+            )
+            .await
+            .map(drop)
     }
 
     pub async fn dead_letter(&self, raw: &str, annotated: &str) -> Result<(), StoreError> {
         let keys = [self.processing.as_str(), self.keys.dead.as_str()];
-        self.store.invoke::<i64>(&SCRIPTS.dead_letter, &keys, &[raw.as_bytes(), annotated.as_bytes()]).await.map(drop)
+        self.store
+            .invoke::<i64>(
+                &SCRIPTS.dead_letter,
+                &keys,
+                &[raw.as_bytes(), annotated.as_bytes()],
+            )
+            .await
+            .map(drop)
     }
 
     /// Moves due retries back to pending; returns how many.
     pub async fn promote_due(&self) -> Result<i64, StoreError> {
         let now = now_ms().to_string();
         let keys = [self.keys.delayed.as_str(), self.keys.pending.as_str()];
-        self.store.invoke(&SCRIPTS.promote, &keys, &[now.as_bytes(), PROMOTE_BATCH.as_bytes()]).await
+        self.store
+            .invoke(
+                &SCRIPTS.promote,
+                &keys,
+                &[now.as_bytes(), PROMOTE_BATCH.as_bytes()],
+            )
+            .await
     }
 
     pub async fn heartbeat(&self, lifetime: Duration) -> Result<(), StoreError> {
         let hb = self.keys.heartbeat(&self.worker_id);
         let ms = lifetime.as_millis().to_string();
         let keys = [hb.as_str(), self.keys.workers.as_str()];
-        self.store.invoke::<i64>(&SCRIPTS.heartbeat, &keys, &[self.worker_id.as_bytes(), ms.as_bytes()]).await.map(drop)
+        self.store
+            .invoke::<i64>(
+                &SCRIPTS.heartbeat,
+                &keys,
+                &[self.worker_id.as_bytes(), ms.as_bytes()],
+            )
+            .await
+            .map(drop)
     }
 
     /// Returns jobs of workers whose heartbeat expired to pending; returns how many.
     pub async fn reap(&self) -> Result<i64, StoreError> {
         let keys = [self.keys.workers.as_str(), self.keys.pending.as_str()];
-        let args = [self.keys.processing_prefix.as_bytes(), self.keys.heartbeat_prefix.as_bytes()];
+        let args = [
+            self.keys.processing_prefix.as_bytes(),
+            self.keys.heartbeat_prefix.as_bytes(),
+        ];
         self.store.invoke(&SCRIPTS.reap, &keys, &args).await
     }
 
     /// Clean exit: anything left on the processing list goes back to pending.
     pub async fn release(&self) -> Result<i64, StoreError> {
         let hb = self.keys.heartbeat(&self.worker_id);
-        let keys = [self.processing.as_str(), self.keys.pending.as_str(), self.keys.workers.as_str(), hb.as_str()];
-        self.store.invoke(&SCRIPTS.release, &keys, &[self.worker_id.as_bytes()]).await
+        let keys = [
+            self.processing.as_str(),
+            self.keys.pending.as_str(),
+            self.keys.workers.as_str(),
+            hb.as_str(),
+        ];
+        self.store
+            .invoke(&SCRIPTS.release, &keys, &[self.worker_id.as_bytes()])
+            .await
     }
 }
 
 /// Reads queue depth by state in one script call; used by `/metrics` in every mode.
 pub async fn depth(store: &Store, keys: &Keys) -> Result<Depth, StoreError> {
-    let k = [keys.pending.as_str(), keys.delayed.as_str(), keys.dead.as_str(), keys.workers.as_str()];
-    let (pending, processing, delayed, dead, oldest): (i64, i64, i64, i64, Option<String>) =
-        store.invoke(&SCRIPTS.depth, &k, &[keys.processing_prefix.as_bytes()]).await?;
-    let oldest_pending_age_ms = oldest.and_then(|raw| Job::parse(&raw).ok()).map(|j| j.age_ms(now_ms()));
-    Ok(Depth { pending, processing, delayed, dead, oldest_pending_age_ms })
+    let k = [
+        keys.pending.as_str(),
+        keys.delayed.as_str(),
+        keys.dead.as_str(),
+        keys.workers.as_str(),
+    ];
+    let (pending, processing, delayed, dead, oldest): (i64, i64, i64, i64, Option<String>) = store
+        .invoke(&SCRIPTS.depth, &k, &[keys.processing_prefix.as_bytes()])
+        .await?;
+    let oldest_pending_age_ms = oldest
+        .and_then(|raw| Job::parse(&raw).ok())
+        .map(|j| j.age_ms(now_ms()));
+    Ok(Depth {
+        pending,
+        processing,
+        delayed,
+        dead,
+        oldest_pending_age_ms,
+    })
 }

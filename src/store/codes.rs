@@ -30,7 +30,9 @@ pub enum VerifyOutcome {
     /// Wrong, expired, used, never issued or burned: deliberately indistinguishable.
     Incorrect,
     /// The address is over its failure limit.
-    Locked { retry_after: Duration },
+    Locked {
+        retry_after: Duration,
+    },
 }
 
 #[derive(Clone)]
@@ -43,7 +45,12 @@ pub struct Codes {
 
 impl Codes {
     pub fn new(store: Store, keys: Keys, mac: MacKey, policy: Policy) -> Self {
-        Self { store, keys, mac, policy }
+        Self {
+            store,
+            keys,
+            mac,
+            policy,
+        }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -51,7 +58,11 @@ impl Codes {
     }
 
     /// Checks the per-address limits and, when they allow it, queues `job` in the same step.
-    pub async fn request(&self, address: &EmailAddress, job: &str) -> Result<GenerateOutcome, StoreError> {
+    pub async fn request(
+        &self,
+        address: &EmailAddress,
+        job: &str,
+    ) -> Result<GenerateOutcome, StoreError> {
         let k = self.keys.limit_keys(&self.mac, address);
         let cooldown = millis(self.policy.email_cooldown).to_string();
         let per_hour = self.policy.email_per_hour.to_string();
@@ -61,13 +72,20 @@ impl Codes {
             .invoke(
                 &SCRIPTS.generate,
                 &[&k.cooldown, &k.hour, &self.keys.pending],
-                &[cooldown.as_bytes(), per_hour.as_bytes(), window.as_bytes(), job.as_bytes()],
+                &[
+                    cooldown.as_bytes(),
+                    per_hour.as_bytes(),
+                    window.as_bytes(),
+                    job.as_bytes(),
+                ],
             )
             .await?;
         Ok(if queued == 1 {
             GenerateOutcome::Queued
         } else {
-            GenerateOutcome::Limited { retry_after: Duration::from_millis(retry_ms) }
+            GenerateOutcome::Limited {
+                retry_after: Duration::from_millis(retry_ms),
+            }
         })
     }
 
@@ -76,10 +94,17 @@ impl Codes {
         let k = self.keys.code_keys(&self.mac, address);
         let CodeMac(mac) = self.mac.code_mac(address, code);
         let ttl = millis(self.policy.code_ttl).to_string();
-        self.store.invoke::<i64>(&SCRIPTS.store_code, &[&k.code], &[&mac, ttl.as_bytes()]).await.map(drop)
+        self.store
+            .invoke::<i64>(&SCRIPTS.store_code, &[&k.code], &[&mac, ttl.as_bytes()])
+            .await
+            .map(drop)
     }
 
-    pub async fn verify(&self, address: &EmailAddress, code: &OtpCode) -> Result<VerifyOutcome, StoreError> {
+    pub async fn verify(
+        &self,
+        address: &EmailAddress,
+        code: &OtpCode,
+    ) -> Result<VerifyOutcome, StoreError> {
         let k = self.keys.code_keys(&self.mac, address);
         let CodeMac(mac) = self.mac.code_mac(address, code);
         let attempts = self.policy.max_attempts.to_string();
@@ -90,12 +115,19 @@ impl Codes {
             .invoke(
                 &SCRIPTS.verify,
                 &[&k.code, &k.fails],
-                &[&mac, attempts.as_bytes(), fails.as_bytes(), window.as_bytes()],
+                &[
+                    &mac,
+                    attempts.as_bytes(),
+                    fails.as_bytes(),
+                    window.as_bytes(),
+                ],
             )
             .await?;
         Ok(match status {
             1 => VerifyOutcome::Verified,
-            2 => VerifyOutcome::Locked { retry_after: Duration::from_millis(retry_ms) },
+            2 => VerifyOutcome::Locked {
+                retry_after: Duration::from_millis(retry_ms),
+            },
             _ => VerifyOutcome::Incorrect,
         })
     }

@@ -72,7 +72,11 @@ impl Store {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(2));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self { conn, timeout, client })
+        Ok(Self {
+            conn,
+            timeout,
+            client,
+        })
     }
 
     pub fn client(&self) -> &redis::Client {
@@ -104,12 +108,15 @@ impl Store {
         for a in args {
             invocation.arg(*a);
         }
-        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await }).await
+        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
-            .await
-            .map(drop)
+        self.run(
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
+        )
+        .await
+        .map(drop)
     }
 }

@@ -11,7 +11,12 @@ use crate::queue::Queue;
 
 const PROMOTE_EVERY: Duration = Duration::from_millis(250);
 
-pub async fn run(queue: Arc<Queue>, metrics: Metrics, config: WorkerConfig, shutdown: CancellationToken) {
+pub async fn run(
+    queue: Arc<Queue>,
+    metrics: Metrics,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) {
     let mut promote = tokio::time::interval(PROMOTE_EVERY);
     let mut beat = tokio::time::interval(config.heartbeat);
     loop {

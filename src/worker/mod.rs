@@ -54,15 +54,38 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(queue: Queue, fetcher: Queue, codes: Codes, mailer: Arc<Mailer>, metrics: Metrics, config: WorkerConfig) -> Self {
-        Self { queue: Arc::new(queue), fetcher, codes, mailer, metrics, config }
+    pub fn new(
+        queue: Queue,
+        fetcher: Queue,
+        codes: Codes,
+        mailer: Arc<Mailer>,
+        metrics: Metrics,
+        config: WorkerConfig,
+    ) -> Self {
+        Self {
+            queue: Arc::new(queue),
+            fetcher,
+            codes,
+            mailer,
+            metrics,
+            config,
+        }
     }
 
     /// Runs until `shutdown`, then finishes the jobs in flight and returns.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let worker_id = self.queue.worker_id().to_owned();
-        info!(worker_id, concurrency = self.config.concurrency, "worker started");
-        let maintenance = tokio::spawn(maintenance::run(self.queue.clone(), self.metrics.clone(), self.config.clone(), shutdown.clone()));
+        info!(
+            worker_id,
+            concurrency = self.config.concurrency,
+            "worker started"
+        );
+        let maintenance = tokio::spawn(maintenance::run(
+            self.queue.clone(),
+            self.metrics.clone(),
+            self.config.clone(),
+            shutdown.clone(),
+        ));
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let this = Arc::new(JobRunner {
             queue: self.queue.clone(),
@@ -108,7 +131,9 @@ impl Worker {
         let _ = maintenance.await;
         match self.queue.release().await {
             Ok(n) => info!(returned = n, "worker stopped"),
-            Err(e) => warn!(error = %e, "worker stopped; its jobs will be reaped by another worker"),
+            Err(e) => {
+                warn!(error = %e, "worker stopped; its jobs will be reaped by another worker")
+            }
         }
     }
 }
@@ -125,13 +150,19 @@ pub struct JobRunner {
 impl JobRunner {
     pub async fn process(&self, raw: String) -> Outcome {
         let job = Job::parse(&raw);
-        let span = info_span!("job", job_id = job.as_ref().map(|j| j.id.as_str()).unwrap_or("malformed"));
+        let span = info_span!(
+            "job",
+            job_id = job.as_ref().map(|j| j.id.as_str()).unwrap_or("malformed")
+        );
         async {
             let outcome = match job {
                 Ok(job) => self.deliver(&raw, job).await,
                 Err(e) => self.settle_dead(&raw, format!("malformed job: {e}")).await,
             };
-            self.metrics.jobs.with_label_values(&[outcome.label()]).inc();
+            self.metrics
+                .jobs
+                .with_label_values(&[outcome.label()])
+                .inc();
             outcome
         }
         .instrument(span)
@@ -141,13 +172,20 @@ impl JobRunner {
     async fn deliver(&self, raw: &str, job: Job) -> Outcome {
         let ttl_ms = u64::try_from(self.codes.policy().code_ttl.as_millis()).unwrap_or(u64::MAX);
         if job.age_ms(now_ms()) > ttl_ms {
-            info!(age_ms = job.age_ms(now_ms()), "job older than the code lifetime; dropped");
+            info!(
+                age_ms = job.age_ms(now_ms()),
+                "job older than the code lifetime; dropped"
+            );
             self.settle(|| self.queue.ack(raw)).await;
             return Outcome::DroppedExpired;
         }
         let address = match EmailAddress::parse(&job.email) {
             Ok(a) => a,
-            Err(e) => return self.settle_dead_job(raw, job, format!("invalid address: {e}")).await,
+            Err(e) => {
+                return self
+                    .settle_dead_job(raw, job, format!("invalid address: {e}"))
+                    .await;
+            }
         };
         match self.send_code(&address).await {
             Ok(()) => {
@@ -156,12 +194,18 @@ impl JobRunner {
                 Outcome::Sent
             }
             Err(SendError::Permanent(e)) => {
-                self.metrics.smtp_errors.with_label_values(&["permanent"]).inc();
+                self.metrics
+                    .smtp_errors
+                    .with_label_values(&["permanent"])
+                    .inc();
                 warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
                 self.settle_dead_job(raw, job, e).await
             }
             Err(SendError::Transient(e)) => {
-                self.metrics.smtp_errors.with_label_values(&["transient"]).inc();
+                self.metrics
+                    .smtp_errors
+                    .with_label_values(&["transient"])
+                    .inc();
                 self.retry_or_dead(raw, job, e).await
             }
         }
@@ -171,10 +215,16 @@ impl JobRunner {
         let code = OtpCode::generate(self.codes.policy().digits);
         let message = self.mailer.compose(address, &code)?;
         // Store first: a mail must never carry a code that cannot verify.
-        self.codes.store(address, &code).await.map_err(|e| SendError::Transient(format!("storing the code: {e}")))?;
+        self.codes
+            .store(address, &code)
+            .await
+            .map_err(|e| SendError::Transient(format!("storing the code: {e}")))?;
         let started = Instant::now();
         let result = self.mailer.send(message).await;
-        self.metrics.smtp_duration.with_label_values::<&str>(&[]).observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .smtp_duration
+            .with_label_values::<&str>(&[])
+            .observe(started.elapsed().as_secs_f64());
         result
     }
 
@@ -185,7 +235,10 @@ impl JobRunner {
             return self.settle_dead_job(raw, job, error).await;
         }
         // Exponential backoff: base * 2^(attempt-1).
-        let delay = self.config.retry_base.saturating_mul(1 << (job.attempt - 1).min(20));
+        let delay = self
+            .config
+            .retry_base
+            .saturating_mul(1 << (job.attempt - 1).min(20));
         let due = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         warn!(attempt = job.attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "send failed; will retry");
         job.last_error = Some(error);
@@ -196,14 +249,16 @@ impl JobRunner {
     async fn settle_dead_job(&self, raw: &str, mut job: Job, error: String) -> Outcome {
         job.last_error = Some(error);
         let annotated = job.to_json();
-        self.settle(|| self.queue.dead_letter(raw, &annotated)).await;
+        self.settle(|| self.queue.dead_letter(raw, &annotated))
+            .await;
         Outcome::DeadLettered
     }
 
     async fn settle_dead(&self, raw: &str, error: String) -> Outcome {
         warn!(error = %error, "dead-lettered");
         let annotated = serde_json::json!({ "raw": raw, "last_error": error }).to_string();
-        self.settle(|| self.queue.dead_letter(raw, &annotated)).await;
+        self.settle(|| self.queue.dead_letter(raw, &annotated))
+            .await;
         Outcome::DeadLettered
     }
 

@@ -6,7 +6,8 @@ use crate::helpers::*;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_email-otp"));
-    c.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     c
 }
 
@@ -14,7 +15,9 @@ fn bin() -> Command {
 fn committed_spec_matches_the_code() {
     let out = bin().arg("openapi").output().unwrap();
     assert!(out.status.success());
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml"))
+            .unwrap();
     assert!(
         String::from_utf8(out.stdout).unwrap() == committed,
         "openapi/openapi.yaml is stale: run `cargo run -q -- openapi > openapi/openapi.yaml`"
@@ -23,16 +26,30 @@ fn committed_spec_matches_the_code() {
 
 #[test]
 fn spec_declares_every_error_status_with_the_error_body() {
-    let out = bin().args(["openapi", "--format", "json"]).output().unwrap();
+    let out = bin()
+        .args(["openapi", "--format", "json"])
+        .output()
+        .unwrap();
     let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for (path, ok) in [("/otp/generate", "202"), ("/otp/verify", "200")] {
         let responses = &spec["paths"][path]["post"]["responses"];
         assert!(responses[ok].is_object(), "{path} {ok}");
         for status in ["400", "413", "415", "429", "503"] {
-            let schema = &responses[status]["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
-            assert_eq!(schema, "#/components/schemas/ErrorBody", "{path} {status}: {responses}");
+            let schema =
+                &responses[status]["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
+            assert_eq!(
+                schema, "#/components/schemas/ErrorBody",
+                "{path} {status}: {responses}"
+            );
         }
-        assert!(responses["429"]["headers"]["Retry-After"].is_object(), "{path}");
+        // poem-openapi writes header names upper-case; HTTP header names are case-insensitive.
+        let headers = responses["429"]["headers"].as_object().unwrap();
+        assert!(
+            headers
+                .keys()
+                .any(|h| h.eq_ignore_ascii_case("retry-after")),
+            "{path}"
+        );
     }
 }
 
@@ -42,12 +59,22 @@ fn check_config_prints_the_config_with_secrets_redacted() {
         .arg("check-config")
         .env("OTP_OTP__HMAC_KEY", KEY)
         .env("OTP_SMTP__PASSWORD", "smtp-secret-pw")
-        .env("OTP_MAIL__TEMPLATE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/mailer"))
+        .env(
+            "OTP_MAIL__TEMPLATE_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/mailer"),
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("[redacted]") && stdout.contains("key_prefix = \"otp\""), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("[redacted]") && stdout.contains("key_prefix = \"otp\""),
+        "{stdout}"
+    );
     assert!(!stdout.contains(KEY) && !stdout.contains("smtp-secret-pw"));
 }
 
@@ -58,7 +85,12 @@ fn start_up_fails_clearly_without_a_key_or_with_an_unknown_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("otp.hmac_key is required"), "{err}");
 
-    let out = bin().arg("check-config").env("OTP_OTP__HMAC_KEY", KEY).env("OTP_SMTP__PASWORD", "x").output().unwrap();
+    let out = bin()
+        .arg("check-config")
+        .env("OTP_OTP__HMAC_KEY", KEY)
+        .env("OTP_SMTP__PASWORD", "x")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pasword"));
 }
@@ -86,13 +118,20 @@ async fn dev_mode_runs_the_readme_walkthrough() {
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("mailer")).unwrap();
     for f in ["otp.hbs", "otp.txt.hbs"] {
-        std::fs::copy(format!("{}/mailer/{f}", env!("CARGO_MANIFEST_DIR")), work.path().join("mailer").join(f)).unwrap();
+        std::fs::copy(
+            format!("{}/mailer/{f}", env!("CARGO_MANIFEST_DIR")),
+            work.path().join("mailer").join(f),
+        )
+        .unwrap();
     }
     let (http, admin) = (free_port(), free_port());
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_email-otp"))
         .arg("dev")
         .current_dir(work.path())
-        .env("OTP_REDIS__URL", format!("redis://127.0.0.1:{}", free_port()))
+        .env(
+            "OTP_REDIS__URL",
+            format!("redis://127.0.0.1:{}", free_port()),
+        )
         .env("OTP_HTTP__LISTEN", format!("127.0.0.1:{http}"))
         .env("OTP_ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
         .stdout(std::process::Stdio::null())
@@ -102,26 +141,45 @@ async fn dev_mode_runs_the_readme_walkthrough() {
     let client = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..100 {
-        if client.get(format!("http://127.0.0.1:{admin}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "dev did not become ready");
-    let r = client.post(format!("http://127.0.0.1:{http}/otp/generate")).json(&serde_json::json!({"email": "you@example.com"})).send().await.unwrap();
+    let r = client
+        .post(format!("http://127.0.0.1:{http}/otp/generate"))
+        .json(&serde_json::json!({"email": "you@example.com"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let outbox = work.path().join("outbox");
     let mut eml = None;
     for _ in 0..100 {
-        eml = std::fs::read_dir(&outbox).ok().and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.path().extension().is_some_and(|x| x == "eml"))));
+        eml = std::fs::read_dir(&outbox).ok().and_then(|mut d| {
+            d.find_map(|e| {
+                e.ok()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            })
+        });
         if eml.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let data = std::fs::read_to_string(eml.expect("an .eml in outbox/").path()).unwrap();
-    let code = code_from(&Mail { from: String::new(), rcpt: vec![], data });
+    let code = code_from(&Mail {
+        from: String::new(),
+        rcpt: vec![],
+        data,
+    });
     let r = client
         .post(format!("http://127.0.0.1:{http}/otp/verify"))
         .json(&serde_json::json!({"email": "you@example.com", "otp": code}))
@@ -129,9 +187,18 @@ async fn dev_mode_runs_the_readme_walkthrough() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["message"], "OTP is correct");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["message"],
+        "OTP is correct"
+    );
     let pid = child.id().unwrap();
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success());
 }

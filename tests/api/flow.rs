@@ -13,11 +13,20 @@ async fn generated_code_arrives_as_two_part_mail_to_one_recipient_and_verifies_o
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["status"], "accepted");
 
-    let mails = s.sink.wait_for("Alice@example.com", 1, Duration::from_secs(10)).await;
+    let mails = s
+        .sink
+        .wait_for("Alice@example.com", 1, Duration::from_secs(10))
+        .await;
     let mail = &mails[0];
-    assert_eq!(mail.rcpt, vec!["Alice@example.com"], "exactly one recipient, local part as given");
+    assert_eq!(
+        mail.rcpt,
+        vec!["Alice@example.com"],
+        "exactly one recipient, local part as given"
+    );
     assert_eq!(mail.from, "otp@sender.test");
-    let parsed = mail_parser::MessageParser::default().parse(mail.data.as_bytes()).unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mail.data.as_bytes())
+        .unwrap();
     assert_eq!(parsed.subject(), Some("Your verification code"));
     assert!(parsed.body_html(0).is_some(), "HTML part");
     assert!(parsed.body_text(0).is_some(), "plain-text part");
@@ -28,30 +37,67 @@ async fn generated_code_arrives_as_two_part_mail_to_one_recipient_and_verifies_o
 
     let (status, body) = s.app.verify("alice@example.com", &code).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), serde_json::json!({"verified": true, "message": "OTP is correct"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::json!({"verified": true, "message": "OTP is correct"})
+    );
 
     let (status, body) = s.app.verify("alice@example.com", &code).await;
-    assert_eq!((status, body.as_str()), (400, r#"{"code":"otp_incorrect","message":"OTP is incorrect"}"#), "single use");
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            r#"{"code":"otp_incorrect","message":"OTP is incorrect"}"#
+        ),
+        "single use"
+    );
 }
 
 #[tokio::test]
 async fn wrong_expired_never_issued_and_burned_codes_get_identical_answers() {
-    let s = Stack::start(&[("OTP_OTP__TTL_SECS", "2"), ("OTP_OTP__MAX_ATTEMPTS", "2"), NO_LIMITS[0], NO_LIMITS[1]]).await;
+    let s = Stack::start(&[
+        ("OTP_OTP__TTL_SECS", "2"),
+        ("OTP_OTP__MAX_ATTEMPTS", "2"),
+        NO_LIMITS[0],
+        NO_LIMITS[1],
+    ])
+    .await;
     let wrong_resp = {
         let code = s.code_for("wrong@example.com", 1).await;
-        s.app.post("/otp/verify", serde_json::json!({"email": "wrong@example.com", "otp": wrong(&code)})).await
+        s.app
+            .post(
+                "/otp/verify",
+                serde_json::json!({"email": "wrong@example.com", "otp": wrong(&code)}),
+            )
+            .await
     };
-    let never = s.app.post("/otp/verify", serde_json::json!({"email": "never@example.com", "otp": "123456"})).await;
+    let never = s
+        .app
+        .post(
+            "/otp/verify",
+            serde_json::json!({"email": "never@example.com", "otp": "123456"}),
+        )
+        .await;
     let burned = {
         let code = s.code_for("burned@example.com", 1).await;
         s.app.verify("burned@example.com", &wrong(&code)).await;
         s.app.verify("burned@example.com", &wrong(&code)).await;
-        s.app.post("/otp/verify", serde_json::json!({"email": "burned@example.com", "otp": code})).await
+        s.app
+            .post(
+                "/otp/verify",
+                serde_json::json!({"email": "burned@example.com", "otp": code}),
+            )
+            .await
     };
     let expired = {
         let code = s.code_for("expired@example.com", 1).await;
         tokio::time::sleep(Duration::from_millis(2200)).await;
-        s.app.post("/otp/verify", serde_json::json!({"email": "expired@example.com", "otp": code})).await
+        s.app
+            .post(
+                "/otp/verify",
+                serde_json::json!({"email": "expired@example.com", "otp": code}),
+            )
+            .await
     };
     let strip = |(status, mut h, b): (u16, reqwest::header::HeaderMap, String)| {
         h.remove("date");
@@ -59,8 +105,15 @@ async fn wrong_expired_never_issued_and_burned_codes_get_identical_answers() {
     };
     let reference = strip(wrong_resp);
     assert_eq!(reference.0, 400);
-    assert_eq!(reference.2, r#"{"code":"otp_incorrect","message":"OTP is incorrect"}"#);
-    for (name, resp) in [("never issued", never), ("burned", burned), ("expired", expired)] {
+    assert_eq!(
+        reference.2,
+        r#"{"code":"otp_incorrect","message":"OTP is incorrect"}"#
+    );
+    for (name, resp) in [
+        ("never issued", never),
+        ("burned", burned),
+        ("expired", expired),
+    ] {
         assert_eq!(strip(resp), reference, "{name}");
     }
 }
@@ -83,7 +136,11 @@ async fn a_code_is_burned_after_max_attempts_wrong_tries() {
     for _ in 0..3 {
         assert_eq!(s.app.verify("burn@example.com", &wrong(&code)).await.0, 400);
     }
-    assert_eq!(s.app.verify("burn@example.com", &code).await.0, 400, "burned after 3 wrong tries");
+    assert_eq!(
+        s.app.verify("burn@example.com", &code).await.0,
+        400,
+        "burned after 3 wrong tries"
+    );
 }
 
 #[tokio::test]
@@ -103,10 +160,21 @@ async fn fifty_concurrent_correct_verifies_succeed_exactly_once_over_20_rounds()
         let code = s.code_for("race@example.com", round).await;
         let tasks: Vec<_> = (0..50)
             .map(|_| {
-                let (client, url, code) = (s.app.client.clone(), format!("{}/otp/verify", s.app.http), code.clone());
+                let (client, url, code) = (
+                    s.app.client.clone(),
+                    format!("{}/otp/verify", s.app.http),
+                    code.clone(),
+                );
                 tokio::spawn(async move {
                     let body = serde_json::json!({"email": "race@example.com", "otp": code});
-                    client.post(url).json(&body).send().await.unwrap().status().as_u16()
+                    client
+                        .post(url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
                 })
             })
             .collect();
@@ -114,8 +182,16 @@ async fn fifty_concurrent_correct_verifies_succeed_exactly_once_over_20_rounds()
         for t in tasks {
             statuses.push(t.await.unwrap());
         }
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 49, "round {round}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 400).count(),
+            49,
+            "round {round}"
+        );
     }
 }
 
@@ -126,17 +202,32 @@ async fn fifty_concurrent_wrong_guesses_burn_the_code() {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let (client, url) = (s.app.client.clone(), format!("{}/otp/verify", s.app.http));
-            let guess = if format!("{i:06}") == code { "999999".to_string() } else { format!("{i:06}") };
+            let guess = if format!("{i:06}") == code {
+                "999999".to_string()
+            } else {
+                format!("{i:06}")
+            };
             tokio::spawn(async move {
                 let body = serde_json::json!({"email": "guess@example.com", "otp": guess});
-                client.post(url).json(&body).send().await.unwrap().status().as_u16()
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
             })
         })
         .collect();
     for t in tasks {
         assert_eq!(t.await.unwrap(), 400);
     }
-    assert_eq!(s.app.verify("guess@example.com", &code).await.0, 400, "the right code fails after the burst");
+    assert_eq!(
+        s.app.verify("guess@example.com", &code).await.0,
+        400,
+        "the right code fails after the burst"
+    );
 }
 
 #[tokio::test]
@@ -155,22 +246,48 @@ async fn a_code_for_one_address_fails_for_another() {
     let s = Stack::start(&[]).await;
     let code = s.code_for("a@example.com", 1).await;
     assert_eq!(s.app.verify("b@example.com", &code).await.0, 400);
-    assert_eq!(s.app.verify("a+x@example.com", &code).await.0, 400, "an alias is not the same identity");
-    assert_eq!(s.app.verify("A@EXAMPLE.COM", &code).await.0, 200, "case variants are");
+    assert_eq!(
+        s.app.verify("a+x@example.com", &code).await.0,
+        400,
+        "an alias is not the same identity"
+    );
+    assert_eq!(
+        s.app.verify("A@EXAMPLE.COM", &code).await.0,
+        200,
+        "case variants are"
+    );
 }
 
 #[tokio::test]
 async fn the_failure_counter_survives_new_codes_and_locks_with_retry_after() {
-    let s = Stack::start(&[("OTP_LIMITS__VERIFY_FAILURES_PER_HOUR", "4"), NO_LIMITS[0], NO_LIMITS[1]]).await;
+    let s = Stack::start(&[
+        ("OTP_LIMITS__VERIFY_FAILURES_PER_HOUR", "4"),
+        NO_LIMITS[0],
+        NO_LIMITS[1],
+    ])
+    .await;
     let code = s.code_for("lock@example.com", 1).await;
     for _ in 0..3 {
         assert_eq!(s.app.verify("lock@example.com", &wrong(&code)).await.0, 400);
     }
     let fresh = s.code_for("lock@example.com", 2).await;
-    assert_eq!(s.app.verify("lock@example.com", &wrong(&fresh)).await.0, 400, "4th failure, counted across codes");
-    let (status, headers, body) = s.app.post("/otp/verify", serde_json::json!({"email": "lock@example.com", "otp": fresh})).await;
+    assert_eq!(
+        s.app.verify("lock@example.com", &wrong(&fresh)).await.0,
+        400,
+        "4th failure, counted across codes"
+    );
+    let (status, headers, body) = s
+        .app
+        .post(
+            "/otp/verify",
+            serde_json::json!({"email": "lock@example.com", "otp": fresh}),
+        )
+        .await;
     assert_eq!(status, 429, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "too_many_attempts");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "too_many_attempts"
+    );
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((3500..=3600).contains(&retry), "{retry}");
 }

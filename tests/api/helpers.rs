@@ -11,7 +11,11 @@ pub use crate::smtp_sink::{Mail, SmtpSink};
 pub const KEY: &str = "test-hmac-key-0123456789abcdef0123456789";
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A redis-server of our own: free port, temp dir, AOF on (so restarts keep data), killed on drop.
@@ -23,7 +27,11 @@ pub struct TestRedis {
 
 impl TestRedis {
     pub async fn start() -> Self {
-        let mut r = Self { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None };
+        let mut r = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
         r.restart().await;
         r
     }
@@ -34,8 +42,22 @@ impl TestRedis {
 
     pub async fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
-            .args(["--appendfsync", "always", "--maxmemory-policy", "noeviction"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ])
+            .args([
+                "--appendfsync",
+                "always",
+                "--maxmemory-policy",
+                "noeviction",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -60,8 +82,17 @@ impl TestRedis {
 
     async fn conn(&self) -> Option<redis::aio::MultiplexedConnection> {
         let client = redis::Client::open(self.url()).ok()?;
-        let mut c = tokio::time::timeout(Duration::from_millis(500), client.get_multiplexed_async_connection()).await.ok()?.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut c).await.ok()?;
+        let mut c = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .ok()?;
         Some(c)
     }
 
@@ -72,27 +103,66 @@ impl TestRedis {
     /// Every key with its type, TTL in ms and every value it holds, as text.
     pub async fn dump(&self) -> Vec<(String, i64, Vec<String>)> {
         let mut c = self.connection().await;
-        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut c).await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query_async(&mut c)
+            .await
+            .unwrap();
         let mut out = Vec::new();
         for k in keys {
-            let t: String = redis::cmd("TYPE").arg(&k).query_async(&mut c).await.unwrap();
-            let ttl: i64 = redis::cmd("PTTL").arg(&k).query_async(&mut c).await.unwrap();
+            let t: String = redis::cmd("TYPE")
+                .arg(&k)
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&k)
+                .query_async(&mut c)
+                .await
+                .unwrap();
             let values: Vec<Vec<u8>> = match t.as_str() {
                 "string" => vec![redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap()],
-                "hash" => redis::cmd("HGETALL").arg(&k).query_async(&mut c).await.unwrap(),
-                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
-                "set" => redis::cmd("SMEMBERS").arg(&k).query_async(&mut c).await.unwrap(),
-                "zset" => redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).query_async(&mut c).await.unwrap(),
+                "hash" => redis::cmd("HGETALL")
+                    .arg(&k)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap(),
+                "list" => redis::cmd("LRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap(),
+                "set" => redis::cmd("SMEMBERS")
+                    .arg(&k)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap(),
+                "zset" => redis::cmd("ZRANGE")
+                    .arg(&k)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut c)
+                    .await
+                    .unwrap(),
                 other => panic!("unexpected type {other} for {k}"),
             };
-            let values = values.into_iter().map(|v| String::from_utf8_lossy(&v).into_owned()).collect();
+            let values = values
+                .into_iter()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .collect();
             out.push((k, ttl, values));
         }
         out
     }
 
     pub async fn llen(&self, key: &str) -> i64 {
-        redis::cmd("LLEN").arg(key).query_async(&mut self.connection().await).await.unwrap()
+        redis::cmd("LLEN")
+            .arg(key)
+            .query_async(&mut self.connection().await)
+            .await
+            .unwrap()
     }
 }
 
@@ -122,7 +192,10 @@ pub fn base_env(redis: &TestRedis, sink: &SmtpSink) -> HashMap<String, String> {
         ("OTP_SMTP__PORT", sink.port.to_string()),
         ("OTP_SMTP__SECURITY", "none".into()),
         ("OTP_MAIL__FROM", "Email OTP <otp@sender.test>".into()),
-        ("OTP_MAIL__TEMPLATE_DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/mailer").into()),
+        (
+            "OTP_MAIL__TEMPLATE_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/mailer").into(),
+        ),
         ("OTP_WORKER__HEARTBEAT_SECS", "1".into()),
         ("OTP_WORKER__REAP_AFTER_SECS", "3".into()),
         ("OTP_WORKER__RETRY_BASE_MS", "200".into()),
@@ -153,7 +226,10 @@ impl TestApp {
         let app = Self {
             http: format!("http://127.0.0.1:{http_port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
             child: Some(child),
             log_path,
             _logdir: logdir,
@@ -164,10 +240,14 @@ impl TestApp {
 
     pub async fn wait_ready(&self) {
         for _ in 0..200 {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.admin)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.admin))
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -179,7 +259,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, reqwest::header::HeaderMap, String) {
-        let r = self.client.post(format!("{}{path}", self.http)).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(format!("{}{path}", self.http))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         (status, headers, r.text().await.unwrap())
@@ -190,12 +276,21 @@ impl TestApp {
     }
 
     pub async fn verify(&self, email: &str, otp: &str) -> (u16, String) {
-        let (s, _, b) = self.post("/otp/verify", json!({ "email": email, "otp": otp })).await;
+        let (s, _, b) = self
+            .post("/otp/verify", json!({ "email": email, "otp": otp }))
+            .await;
         (s, b)
     }
 
     pub async fn metrics(&self) -> String {
-        self.client.get(format!("{}/metrics", self.admin)).send().await.unwrap().text().await.unwrap()
+        self.client
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     pub fn pid(&self) -> u32 {
@@ -203,7 +298,11 @@ impl TestApp {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill").args([format!("-{sig}"), self.pid().to_string()]).status().unwrap().success();
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "kill -{sig}");
     }
 
@@ -235,7 +334,9 @@ impl Drop for TestApp {
 
 /// The code in a mail's plain-text part, after checking the mail's shape.
 pub fn code_from(mail: &Mail) -> String {
-    let msg = mail_parser::MessageParser::default().parse(mail.data.as_bytes()).expect("parseable mail");
+    let msg = mail_parser::MessageParser::default()
+        .parse(mail.data.as_bytes())
+        .expect("parseable mail");
     let text = msg.body_text(0).expect("a text/plain part").into_owned();
     let code: String = text
         .split_whitespace()
@@ -272,7 +373,12 @@ impl Stack {
             env.insert(k.to_string(), v.to_string());
         }
         let app = TestApp::spawn(mode, &env).await;
-        Self { redis, sink, app, env }
+        Self {
+            redis,
+            sink,
+            app,
+            env,
+        }
     }
 
     /// Asks for a code and returns it from the mail (the `n`th mail to the address).
@@ -285,4 +391,7 @@ impl Stack {
 }
 
 /// Limits loose enough for tests that ask for many codes.
-pub const NO_LIMITS: &[(&str, &str)] = &[("OTP_LIMITS__EMAIL_COOLDOWN_SECS", "0"), ("OTP_LIMITS__EMAIL_PER_HOUR", "100000")];
+pub const NO_LIMITS: &[(&str, &str)] = &[
+    ("OTP_LIMITS__EMAIL_COOLDOWN_SECS", "0"),
+    ("OTP_LIMITS__EMAIL_PER_HOUR", "100000"),
+];

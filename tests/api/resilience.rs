@@ -8,18 +8,46 @@ async fn redis_down_gives_fast_503s_and_everything_recovers_when_it_returns() {
     let mut s = Stack::start(&[]).await;
     s.redis.stop();
     for (path, body) in [
-        ("/otp/generate", serde_json::json!({"email": "down@example.com"})),
-        ("/otp/verify", serde_json::json!({"email": "down@example.com", "otp": "123456"})),
+        (
+            "/otp/generate",
+            serde_json::json!({"email": "down@example.com"}),
+        ),
+        (
+            "/otp/verify",
+            serde_json::json!({"email": "down@example.com", "otp": "123456"}),
+        ),
     ] {
         let started = Instant::now();
         let (status, _, body) = s.app.post(path, body).await;
         assert_eq!(status, 503, "{path}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{path} took {:?}", started.elapsed());
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"], "unavailable");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"],
+            "unavailable"
+        );
     }
-    let ready = s.app.client.get(format!("{}/readyz", s.app.admin)).send().await.unwrap();
+    let ready = s
+        .app
+        .client
+        .get(format!("{}/readyz", s.app.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
-    assert!(s.app.client.get(format!("{}/healthz", s.app.admin)).send().await.unwrap().status().is_success());
+    assert!(
+        s.app
+            .client
+            .get(format!("{}/healthz", s.app.admin))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
 
     s.redis.restart().await;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -31,8 +59,18 @@ async fn redis_down_gives_fast_503s_and_everything_recovers_when_it_returns() {
         assert!(Instant::now() < deadline, "API did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mails = s.sink.wait_for("back@example.com", 1, Duration::from_secs(15)).await;
-    assert_eq!(s.app.verify("back@example.com", &code_from(&mails[0])).await.0, 200, "worker recovered too");
+    let mails = s
+        .sink
+        .wait_for("back@example.com", 1, Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        s.app
+            .verify("back@example.com", &code_from(&mails[0]))
+            .await
+            .0,
+        200,
+        "worker recovered too"
+    );
     s.app.wait_ready().await;
 }
 

@@ -15,11 +15,17 @@ async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
         codes.push(code);
     }
     let dump = s.redis.dump().await;
-    assert!(dump.iter().any(|(k, _, _)| k.ends_with(":code")), "code keys exist: {dump:?}");
+    assert!(
+        dump.iter().any(|(k, _, _)| k.ends_with(":code")),
+        "code keys exist: {dump:?}"
+    );
     for (key, ttl, values) in &dump {
         for code in &codes {
             assert!(!key.contains(code.as_str()), "code {code} in key {key}");
-            assert!(values.iter().all(|v| !v.contains(code.as_str())), "code {code} in {key}");
+            assert!(
+                values.iter().all(|v| !v.contains(code.as_str())),
+                "code {code} in {key}"
+            );
         }
         assert!(!key.contains("secret"), "address in key name {key}");
         let bounded = |max_ms: i64| *ttl > 0 && *ttl <= max_ms;
@@ -32,7 +38,10 @@ async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
         } else if key.contains(":queue:heartbeat:") {
             assert!(bounded(3_000), "{key} TTL {ttl}");
         } else {
-            assert!(key.starts_with("{otp}:queue:"), "unexpected key {key} (TTL {ttl})");
+            assert!(
+                key.starts_with("{otp}:queue:"),
+                "unexpected key {key} (TTL {ttl})"
+            );
         }
     }
     let logs = s.app.logs();
@@ -40,8 +49,14 @@ async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
     for code in &codes {
         assert!(!logs.contains(code.as_str()), "code {code} in the logs");
     }
-    assert!(!logs.contains("secret0@example.com"), "full address in the logs");
-    assert!(logs.contains("s***@example.com"), "masked address in the logs");
+    assert!(
+        !logs.contains("secret0@example.com"),
+        "full address in the logs"
+    );
+    assert!(
+        logs.contains("s***@example.com"),
+        "masked address in the logs"
+    );
 }
 
 #[tokio::test]
@@ -49,11 +64,19 @@ async fn queued_jobs_carry_the_address_but_no_code() {
     let s = Stack::start_mode("api", &[]).await;
     assert_eq!(s.app.generate("job@example.com").await.0, 202);
     let dump = s.redis.dump().await;
-    let (_, _, jobs) = dump.iter().find(|(k, _, _)| k == "{otp}:queue:pending").expect("pending list");
+    let (_, _, jobs) = dump
+        .iter()
+        .find(|(k, _, _)| k == "{otp}:queue:pending")
+        .expect("pending list");
     let job: serde_json::Value = serde_json::from_str(&jobs[0]).unwrap();
     assert_eq!(job["email"], "job@example.com");
     let fields: Vec<_> = job.as_object().unwrap().keys().cloned().collect();
-    assert!(fields.iter().all(|f| ["id", "email", "created_ms", "attempt", "trace"].contains(&f.as_str())), "{fields:?}");
+    assert!(
+        fields
+            .iter()
+            .all(|f| ["id", "email", "created_ms", "attempt", "trace"].contains(&f.as_str())),
+        "{fields:?}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(s.sink.mails().is_empty(), "api mode does not send");
 }

@@ -54,7 +54,10 @@ impl SmtpSink {
     }
 
     pub fn mails_to(&self, addr: &str) -> Vec<Mail> {
-        self.mails().into_iter().filter(|m| m.rcpt.iter().any(|r| r == addr)).collect()
+        self.mails()
+            .into_iter()
+            .filter(|m| m.rcpt.iter().any(|r| r == addr))
+            .collect()
     }
 
     /// Waits until `addr` has received `n` mails; returns them.
@@ -65,7 +68,11 @@ impl SmtpSink {
             if got.len() >= n {
                 return got;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{addr} got {} of {n} mails in {timeout:?}", got.len());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{addr} got {} of {n} mails in {timeout:?}",
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -87,7 +94,10 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
             b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
         } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
-            from = cmd[cmd.len() - rest.len()..].trim().trim_matches(['<', '>']).to_string();
+            from = cmd[cmd.len() - rest.len()..]
+                .trim()
+                .trim_matches(['<', '>'])
+                .to_string();
             rcpt.clear();
             b"250 ok\r\n"
         } else if let Some(rest) = upper.strip_prefix("RCPT TO:") {
@@ -95,7 +105,13 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 b"550 5.1.1 mailbox unavailable\r\n"
             } else {
                 let addr = cmd[cmd.len() - rest.len()..].trim();
-                rcpt.push(addr.trim_start_matches('<').split('>').next().unwrap_or_default().to_string());
+                rcpt.push(
+                    addr.trim_start_matches('<')
+                        .split('>')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
                 b"250 ok\r\n"
             }
         } else if upper == "DATA" {
@@ -109,18 +125,29 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 if line == ".\r\n" || line == ".\n" {
                     break;
                 }
-                data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+                data.push_str(
+                    line.strip_prefix('.')
+                        .filter(|_| line.starts_with(".."))
+                        .unwrap_or(&line),
+                );
             }
             state.data_commands.fetch_add(1, Ordering::SeqCst);
             let delay = state.delay_ms.load(Ordering::SeqCst);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            let failing = state.fail_transient.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+            let failing = state
+                .fail_transient
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
             if failing {
                 b"451 4.3.0 try again later\r\n"
             } else {
-                state.mails.lock().unwrap().push(Mail { from: from.clone(), rcpt: rcpt.clone(), data });
+                state.mails.lock().unwrap().push(Mail {
+                    from: from.clone(),
+                    rcpt: rcpt.clone(),
+                    data,
+                });
                 b"250 queued\r\n"
             }
         } else if upper == "QUIT" {

@@ -6,14 +6,22 @@ use crate::helpers::*;
 
 async fn queue_len(redis: &TestRedis, key: &str) -> i64 {
     let mut c = redis.connection().await;
-    let t: String = redis::cmd("TYPE").arg(key).query_async(&mut c).await.unwrap();
+    let t: String = redis::cmd("TYPE")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let cmd = if t == "zset" { "ZCARD" } else { "LLEN" };
     redis::cmd(cmd).arg(key).query_async(&mut c).await.unwrap()
 }
 
 async fn processing_total(redis: &TestRedis) -> i64 {
     let mut c = redis.connection().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg("{otp}:queue:processing:*").query_async(&mut c).await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("{otp}:queue:processing:*")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let mut n = 0;
     for k in keys {
         n += redis.llen(&k).await;
@@ -28,7 +36,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + timeout;
     while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -52,8 +63,14 @@ async fn a_worker_killed_mid_jobs_loses_none_and_only_one_mailed_code_per_addres
     for a in &addrs {
         assert_eq!(api.generate(a).await.0, 202);
     }
-    wait_until("sends in flight", Duration::from_secs(10), || async { sink.state.data_commands.load(Ordering::SeqCst) >= 1 }).await;
-    assert!(processing_total(&redis).await >= 1, "jobs are on the dead worker's processing list");
+    wait_until("sends in flight", Duration::from_secs(10), || async {
+        sink.state.data_commands.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    assert!(
+        processing_total(&redis).await >= 1,
+        "jobs are on the dead worker's processing list"
+    );
     doomed.signal("KILL");
     sink.state.delay_ms.store(0, Ordering::SeqCst);
 
@@ -86,9 +103,17 @@ async fn sigterm_drains_jobs_in_flight_and_exits_zero() {
         assert_eq!(s.app.generate(a).await.0, 202);
     }
     let sink = s.sink.clone();
-    wait_until("sends in flight", Duration::from_secs(10), || async { sink.state.data_commands.load(Ordering::SeqCst) >= 4 }).await;
+    wait_until("sends in flight", Duration::from_secs(10), || async {
+        sink.state.data_commands.load(Ordering::SeqCst) >= 4
+    })
+    .await;
     s.app.signal("TERM");
-    assert_eq!(s.app.wait_exit(Duration::from_secs(20)).await, Some(0), "log:\n{}", s.app.logs());
+    assert_eq!(
+        s.app.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "log:\n{}",
+        s.app.logs()
+    );
     for a in &addrs {
         assert_eq!(s.sink.mails_to(a).len(), 1, "{a}");
     }
@@ -96,7 +121,11 @@ async fn sigterm_drains_jobs_in_flight_and_exits_zero() {
     assert_eq!(processing_total(&s.redis).await, 0);
     let api = TestApp::spawn("api", &s.env).await;
     let code = code_from(&s.sink.mails_to(&addrs[0])[0]);
-    assert_eq!(api.verify(&addrs[0], &code).await.0, 200, "the drained mail's code is live");
+    assert_eq!(
+        api.verify(&addrs[0], &code).await.0,
+        200,
+        "the drained mail's code is live"
+    );
 }
 
 #[tokio::test]
@@ -105,14 +134,30 @@ async fn smtp_4xx_is_retried_with_backoff_then_delivered() {
     s.sink.state.fail_transient.store(2, Ordering::SeqCst);
     let started = std::time::Instant::now();
     assert_eq!(s.app.generate("retry@example.com").await.0, 202);
-    let mails = s.sink.wait_for("retry@example.com", 1, Duration::from_secs(15)).await;
+    let mails = s
+        .sink
+        .wait_for("retry@example.com", 1, Duration::from_secs(15))
+        .await;
     // Backoff 200 ms then 400 ms (retry_base_ms = 200).
-    assert!(started.elapsed() >= Duration::from_millis(600), "{:?}", started.elapsed());
-    assert_eq!(s.app.verify("retry@example.com", &code_from(&mails[0])).await.0, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        s.app
+            .verify("retry@example.com", &code_from(&mails[0]))
+            .await
+            .0,
+        200
+    );
     let m = s.app.metrics().await;
     assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"retried\"}"), 2.0);
     assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"sent\"}"), 1.0);
-    assert_eq!(metric(&m, "email_otp_smtp_send_errors_total{class=\"transient\"}"), 2.0);
+    assert_eq!(
+        metric(&m, "email_otp_smtp_send_errors_total{class=\"transient\"}"),
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -121,42 +166,73 @@ async fn smtp_5xx_goes_to_dead_letter_without_retry() {
     s.sink.state.fail_permanent.store(true, Ordering::SeqCst);
     assert_eq!(s.app.generate("dead@example.com").await.0, 202);
     let redis = &s.redis;
-    wait_until("dead letter", Duration::from_secs(10), || async { redis.llen("{otp}:queue:dead").await == 1 }).await;
+    wait_until("dead letter", Duration::from_secs(10), || async {
+        redis.llen("{otp}:queue:dead").await == 1
+    })
+    .await;
     let dump = s.redis.dump().await;
-    let (_, _, dead) = dump.iter().find(|(k, _, _)| k == "{otp}:queue:dead").unwrap();
+    let (_, _, dead) = dump
+        .iter()
+        .find(|(k, _, _)| k == "{otp}:queue:dead")
+        .unwrap();
     let job: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
     assert_eq!(job["email"], "dead@example.com");
     assert!(job["last_error"].as_str().unwrap().contains("550"), "{job}");
     let m = s.app.metrics().await;
     assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"retried\"}"), 0.0);
-    assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}"), 1.0);
+    assert_eq!(
+        metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}"),
+        1.0
+    );
     assert_eq!(metric(&m, "email_otp_queue_depth{state=\"dead\"}"), 1.0);
 }
 
 #[tokio::test]
 async fn persistent_4xx_is_dead_lettered_after_max_attempts() {
-    let s = Stack::start(&[("OTP_WORKER__MAX_ATTEMPTS", "3"), ("OTP_WORKER__RETRY_BASE_MS", "50")]).await;
+    let s = Stack::start(&[
+        ("OTP_WORKER__MAX_ATTEMPTS", "3"),
+        ("OTP_WORKER__RETRY_BASE_MS", "50"),
+    ])
+    .await;
     s.sink.state.fail_transient.store(100, Ordering::SeqCst);
     assert_eq!(s.app.generate("flaky@example.com").await.0, 202);
     let redis = &s.redis;
-    wait_until("dead letter", Duration::from_secs(10), || async { redis.llen("{otp}:queue:dead").await == 1 }).await;
+    wait_until("dead letter", Duration::from_secs(10), || async {
+        redis.llen("{otp}:queue:dead").await == 1
+    })
+    .await;
     assert_eq!(s.sink.state.data_commands.load(Ordering::SeqCst), 3);
     let m = s.app.metrics().await;
     assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"retried\"}"), 2.0);
-    assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}"), 1.0);
+    assert_eq!(
+        metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}"),
+        1.0
+    );
 }
 
 #[tokio::test]
 async fn jobs_older_than_the_code_ttl_are_dropped_and_counted_and_malformed_ones_dead_lettered() {
     let s = Stack::start_mode("worker", &[]).await;
-    let old_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 - 700_000;
-    let old = serde_json::json!({"id": "old1", "email": "old@example.com", "created_ms": old_ms}).to_string();
+    let old_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 700_000;
+    let old = serde_json::json!({"id": "old1", "email": "old@example.com", "created_ms": old_ms})
+        .to_string();
     let mut c = s.redis.connection().await;
-    let _: i64 = redis::cmd("LPUSH").arg("{otp}:queue:pending").arg(&old).arg("not json").query_async(&mut c).await.unwrap();
+    let _: i64 = redis::cmd("LPUSH")
+        .arg("{otp}:queue:pending")
+        .arg(&old)
+        .arg("not json")
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let app = &s.app;
     wait_until("job handled", Duration::from_secs(10), || async {
         let m = app.metrics().await;
-        metric(&m, "email_otp_jobs_total{outcome=\"dropped_expired\"}") == 1.0 && metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}") == 1.0
+        metric(&m, "email_otp_jobs_total{outcome=\"dropped_expired\"}") == 1.0
+            && metric(&m, "email_otp_jobs_total{outcome=\"dead_lettered\"}") == 1.0
     })
     .await;
     assert!(s.sink.mails().is_empty());
