@@ -1,4 +1,5 @@
 //! Turns (address, code) into a two-part MIME mail and hands it to the transport.
+mod smtp_pool;
 mod templates;
 mod transport;
 

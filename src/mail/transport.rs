@@ -1,14 +1,11 @@
 //! Where rendered mail goes: an SMTP server (lettre, pooled, built once) or `.eml` files.
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
-use crate::config::{MailTransportKind, Settings, SmtpSecurity};
+use super::smtp_pool::SmtpPool;
+use crate::config::{MailTransportKind, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -21,7 +18,7 @@ pub enum SendError {
 }
 
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     Outbox(PathBuf),
 }
 
@@ -34,49 +31,15 @@ impl Transport {
                 })?;
                 Ok(Self::Outbox(s.mail.outbox_dir.clone()))
             }
-            MailTransportKind::Smtp => Ok(Self::Smtp(smtp(s)?)),
+            MailTransportKind::Smtp => Ok(Self::Smtp(SmtpPool::new(&s.smtp)?)),
         }
     }
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Self::Smtp(t) => t.send(message).await.map(drop).map_err(classify),
+            Self::Smtp(pool) => pool.send(message.envelope(), &message.formatted()).await,
             Self::Outbox(dir) => write_eml(dir, &message.formatted()).await,
         }
-    }
-}
-
-fn smtp(s: &Settings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let host = s.smtp.host.as_str();
-    let tls =
-        || TlsParameters::new(host.to_owned()).context("building TLS parameters for smtp.host");
-    let tls = match s.smtp.security {
-        SmtpSecurity::None => Tls::None,
-        SmtpSecurity::Starttls => Tls::Required(tls()?),
-        SmtpSecurity::Tls => Tls::Wrapper(tls()?),
-    };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(s.smtp.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(s.smtp.timeout_secs)))
-        .pool_config(PoolConfig::new().max_size(s.smtp.pool_size));
-    if let Some(user) = &s.smtp.username {
-        let password = s
-            .smtp
-            .password
-            .as_ref()
-            .map(|p| p.expose().to_owned())
-            .unwrap_or_default();
-        builder = builder.credentials(Credentials::new(user.clone(), password));
-    }
-    Ok(builder.build())
-}
-
-fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
-        SendError::Permanent(e.to_string())
-    } else {
-        SendError::Transient(e.to_string())
     }
 }
 

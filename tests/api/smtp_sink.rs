@@ -24,6 +24,11 @@ pub struct SinkState {
     /// Wait this long before accepting a message.
     pub delay_ms: AtomicU64,
     pub data_commands: AtomicU32,
+    /// Hang up after each accepted message, as a server with a short idle timeout would.
+    pub close_after_mail: AtomicBool,
+    /// Decoded `AUTH PLAIN` credentials seen, as "user:password".
+    pub auth: Mutex<Vec<String>>,
+    pub connections: AtomicU32,
 }
 
 #[derive(Clone)]
@@ -79,6 +84,7 @@ impl SmtpSink {
 }
 
 async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io::Result<()> {
+    state.connections.fetch_add(1, Ordering::SeqCst);
     let (r, mut w) = sock.into_split();
     let mut lines = BufReader::new(r);
     w.write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -92,7 +98,7 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+            b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
         } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
             from = cmd[cmd.len() - rest.len()..]
                 .trim()
@@ -150,6 +156,17 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 });
                 b"250 queued\r\n"
             }
+        } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ") {
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&cmd[cmd.len() - b64.len()..])
+                .unwrap_or_default();
+            let parts: Vec<String> = raw
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            state.auth.lock().unwrap().push(parts[1..].join(":"));
+            b"235 2.7.0 authenticated\r\n"
         } else if upper == "QUIT" {
             w.write_all(b"221 bye\r\n").await?;
             return Ok(());

@@ -238,3 +238,42 @@ async fn jobs_older_than_the_code_ttl_are_dropped_and_counted_and_malformed_ones
     assert!(s.sink.mails().is_empty());
     assert_eq!(s.redis.llen("{otp}:queue:dead").await, 1);
 }
+
+#[tokio::test]
+async fn smtp_auth_is_used_when_configured() {
+    let s = Stack::start(&[
+        ("OTP_SMTP__USERNAME", "mailer"),
+        ("OTP_SMTP__PASSWORD", "pa55word"),
+    ])
+    .await;
+    let code = s.code_for("auth@example.com", 1).await;
+    assert_eq!(s.app.verify("auth@example.com", &code).await.0, 200);
+    assert_eq!(
+        s.sink.state.auth.lock().unwrap().clone(),
+        vec!["mailer:pa55word".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn connections_are_reused_and_a_stale_one_is_replaced_without_a_retry() {
+    let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1], ("OTP_WORKER__CONCURRENCY", "1")]).await;
+    for i in 0..3 {
+        s.code_for(&format!("reuse{i}@example.com"), 1).await;
+    }
+    assert_eq!(
+        s.sink.state.connections.load(Ordering::SeqCst),
+        1,
+        "one pooled connection for sequential mails"
+    );
+    s.sink.state.close_after_mail.store(true, Ordering::SeqCst);
+    for i in 0..3 {
+        s.code_for(&format!("stale{i}@example.com"), 1).await;
+    }
+    let m = s.app.metrics().await;
+    assert_eq!(
+        metric(&m, "email_otp_jobs_total{outcome=\"retried\"}"),
+        0.0,
+        "stale connections cost no job retry"
+    );
+    assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"sent\"}"), 6.0);
+}
