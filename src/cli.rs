@@ -75,7 +75,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> anyhow::Result<()> {
     let mut settings = Settings::load(file, profile)?;
-    crate::telemetry::init_logging(settings.log.format, &settings.log.level, std::io::stdout);
+    let service = match mode {
+        Mode::Serve => "serve",
+        Mode::Api => "api",
+        Mode::Worker => "worker",
+    };
+    let _telemetry = crate::telemetry::init(&settings, service)?;
     // Kept alive until the service stops; dropping it stops the child redis-server.
     let _redis = match profile {
         Profile::Dev => crate::dev::ensure_redis(&mut settings).await?,

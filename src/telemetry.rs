@@ -1,24 +1,114 @@
-//! Logs: JSON (default) or pretty, filtered by `log.level` or `RUST_LOG`.
+//! Logs (JSON or pretty) and, when `telemetry.otlp_endpoint` is set, OpenTelemetry traces over
+//! OTLP/HTTP. Jobs carry the W3C trace context, so a generate and its mail are one trace.
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, Settings};
 
-/// Installs the global subscriber once; later calls (tests) are ignored.
-pub fn init_logging<W>(format: LogFormat, level: &str, writer: W)
-where
-    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-{
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let _ = match format {
-        LogFormat::Json => builder
+/// Flushes buffered spans when dropped at the end of `main`.
+pub struct TelemetryGuard(Option<SdkTracerProvider>);
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("email-otp: flushing traces: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber; a second call (tests) leaves the first in place.
+pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard> {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let json = (settings.log.format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+            .with_span_list(false)
+    });
+    let pretty = (settings.log.format == LogFormat::Pretty)
+        .then(|| tracing_subscriber::fmt::layer().compact());
+    let provider = match &settings.telemetry.otlp_endpoint {
+        Some(endpoint) => Some(tracer_provider(endpoint, service)?),
+        None => None,
     };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("email-otp")));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(pretty)
+        .with(otel)
+        .try_init();
+    Ok(TelemetryGuard(provider))
+}
+
+fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let base = endpoint.trim_end_matches('/');
+    let url = if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .build()
+        .context("telemetry.otlp_endpoint")?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("email-otp")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "email_otp.mode",
+            service.to_owned(),
+        ))
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// The current span's trace context as W3C headers, for a job to carry.
+pub fn inject_current() -> HashMap<String, String> {
+    let mut carrier = HashMap::new();
+    let cx = tracing::Span::current().context();
+    if cx.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    }
+    carrier
+}
+
+/// Makes `span` a child of the trace a job carries; records its trace id for the logs.
+pub fn adopt(span: &tracing::Span, carrier: &HashMap<String, String>) {
+    if !carrier.is_empty() {
+        let _ = span.set_parent(TraceContextPropagator::new().extract(carrier));
+    }
+    record_trace_id(span);
+}
+
+/// Puts the OpenTelemetry trace id into the span's `trace_id` field, so JSON logs show it.
+pub fn record_trace_id(span: &tracing::Span) {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() {
+        span.record("trace_id", tracing::field::display(sc.trace_id()));
+    }
 }

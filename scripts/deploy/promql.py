@@ -96,3 +96,20 @@ def alert_exprs(path: Path = ALERTS) -> list[tuple[str, str]]:
         for g in doc["groups"]
         for r in g["rules"]
     ]
+
+
+SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^{}]*)\}")
+MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!=|!~|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def label_matchers(expr: str) -> list[tuple[str, str, list[str]]]:
+    """(metric, label, values) for every `label="v"` or `label=~"a|b"` matcher of a named
+    selector; regex matchers count only when they are plain alternatives of words."""
+    out = []
+    for metric, body in SELECTOR.findall(expr):
+        for label, op, value in MATCHER.findall(body):
+            if op == "=":
+                out.append((metric, label, [value]))
+            elif op == "=~" and re.fullmatch(r"[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*", value):
+                out.append((metric, label, value.split("|")))
+    return out

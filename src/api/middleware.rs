@@ -3,6 +3,7 @@ use std::time::Instant;
 
 use poem::http::{StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
 
 use crate::metrics::Metrics;
 
@@ -87,11 +88,22 @@ pub async fn record<E: Endpoint>(
         "OPTIONS" => "OPTIONS",
         _ => "other",
     };
+    let span = tracing::info_span!(
+        "http",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::record_trace_id(&span);
     let started = Instant::now();
-    let resp = match ep.call(req).await {
+    let resp = match ep.call(req).instrument(span.clone()).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
+    span.record("http.response.status_code", resp.status().as_u16());
     let class = match resp.status().as_u16() {
         200..=299 => "2xx",
         300..=399 => "3xx",

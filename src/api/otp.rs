@@ -184,7 +184,8 @@ impl OtpApi {
                 )
             })?;
         }
-        let job = Job::new(address.as_given());
+        let mut job = Job::new(address.as_given());
+        job.trace = crate::telemetry::inject_current();
         match self
             .codes
             .request(&address, &job.to_json())

@@ -152,8 +152,14 @@ impl JobRunner {
         let job = Job::parse(&raw);
         let span = info_span!(
             "job",
-            job_id = job.as_ref().map(|j| j.id.as_str()).unwrap_or("malformed")
+            otel.name = "send code",
+            otel.kind = "consumer",
+            job_id = job.as_ref().map(|j| j.id.as_str()).unwrap_or("malformed"),
+            trace_id = tracing::field::Empty,
         );
+        if let Ok(job) = &job {
+            crate::telemetry::adopt(&span, &job.trace);
+        }
         async {
             let outcome = match job {
                 Ok(job) => self.deliver(&raw, job).await,
@@ -217,10 +223,15 @@ impl JobRunner {
         // Store first: a mail must never carry a code that cannot verify.
         self.codes
             .store(address, &code)
+            .instrument(info_span!("store code"))
             .await
             .map_err(|e| SendError::Transient(format!("storing the code: {e}")))?;
         let started = Instant::now();
-        let result = self.mailer.send(message).await;
+        let result = self
+            .mailer
+            .send(message)
+            .instrument(info_span!("smtp send", otel.kind = "client"))
+            .await;
         self.metrics
             .smtp_duration
             .with_label_values::<&str>(&[])

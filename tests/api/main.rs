@@ -8,4 +8,5 @@ mod input;
 mod limits;
 mod resilience;
 mod secrecy;
+mod tracing;
 mod worker;
