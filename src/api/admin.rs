@@ -62,10 +62,12 @@ async fn metrics(Data(state): Data<&AdminState>) -> Response {
             m.queue_oldest_age
                 .set(d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
             m.redis_up.set(1);
+            m.ready.set(1);
         }
         Err(e) => {
             warn!(error = %e, "reading queue depth for /metrics");
             state.metrics.redis_up.set(0);
+            state.metrics.ready.set(0);
         }
     }
     state
