@@ -1,8 +1,8 @@
 //! Every metric in one place, on one registry served at the admin port's `/metrics`.
 //! Labels are bounded enums or route patterns: never an address, a code or a raw path.
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -23,137 +23,133 @@ pub struct Metrics {
     pub queue_oldest_age: Gauge,
     pub jobs: IntCounterVec,
     pub jobs_reaped: IntCounter,
-    pub smtp_duration: HistogramVec,
+    pub smtp_duration: Histogram,
     pub smtp_errors: IntCounterVec,
     pub redis_up: IntGauge,
     pub ready: IntGauge,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    register(r, c.clone());
-    c
-}
-
-fn register<M: prometheus::core::Collector + 'static>(r: &Registry, m: M) {
-    // Names are static and unique, so this only fails on a programming error at start-up.
-    if let Err(e) = r.register(Box::new(m)) {
+/// Registers a metric built at start-up. Names are static and unique, so an error here is a bug
+/// and stops the process before it serves anything.
+fn reg<M: Collector + Clone + 'static>(r: &Registry, metric: prometheus::Result<M>) -> M {
+    let metric = metric.unwrap_or_else(|e| panic!("building a metric: {e}"));
+    if let Err(e) = r.register(Box::new(metric.clone())) {
         panic!("registering a metric: {e}");
     }
+    metric
 }
 
 impl Metrics {
-    /// Start-up only: panics on a duplicate metric name, which is a bug.
     pub fn new() -> Self {
         let r = Registry::new();
-        let http_requests = counter(
-            &r,
-            "email_otp_http_requests_total",
-            "HTTP requests by route pattern, method and status class.",
-            &["route", "method", "status_class"],
-        );
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "email_otp_http_request_duration_seconds",
-                "HTTP request duration by route pattern and method.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route", "method"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, http_duration.clone());
-        let generate = counter(
-            &r,
-            "email_otp_generate_total",
-            "Generate requests by outcome.",
-            &["outcome"],
-        );
-        let verify = counter(
-            &r,
-            "email_otp_verify_total",
-            "Verify requests by outcome.",
-            &["outcome"],
-        );
-        let queue_depth = IntGaugeVec::new(
-            Opts::new(
-                "email_otp_queue_depth",
-                "Jobs in the queue by state, read from Redis.",
+        let counter = |name: &str, help: &str, label: &str| {
+            reg(&r, IntCounterVec::new(Opts::new(name, help), &[label]))
+        };
+        let m = Self {
+            http_requests: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "email_otp_http_requests_total",
+                        "HTTP requests by route pattern, method and status class.",
+                    ),
+                    &["route", "method", "status_class"],
+                ),
             ),
-            &["state"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, queue_depth.clone());
-        let queue_oldest_age = Gauge::new(
-            "email_otp_queue_oldest_pending_age_seconds",
-            "Age of the oldest pending job.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, queue_oldest_age.clone());
-        let jobs = counter(
+            http_duration: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "email_otp_http_request_duration_seconds",
+                        "HTTP request duration by route pattern and method.",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    &["route", "method"],
+                ),
+            ),
+            generate: counter(
+                "email_otp_generate_total",
+                "Generate requests by outcome.",
+                "outcome",
+            ),
+            verify: counter(
+                "email_otp_verify_total",
+                "Verify requests by outcome.",
+                "outcome",
+            ),
+            queue_depth: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "email_otp_queue_depth",
+                        "Jobs in the queue by state, read from Redis.",
+                    ),
+                    &["state"],
+                ),
+            ),
+            queue_oldest_age: reg(
+                &r,
+                Gauge::new(
+                    "email_otp_queue_oldest_pending_age_seconds",
+                    "Age of the oldest pending job.",
+                ),
+            ),
+            jobs: counter(
+                "email_otp_jobs_total",
+                "Jobs finished by this worker, by outcome.",
+                "outcome",
+            ),
+            jobs_reaped: reg(
+                &r,
+                IntCounter::new(
+                    "email_otp_jobs_reaped_total",
+                    "Jobs of dead workers returned to pending.",
+                ),
+            ),
+            smtp_duration: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "email_otp_smtp_send_duration_seconds",
+                        "Time to hand one mail to the transport.",
+                    )
+                    .buckets(SMTP_BUCKETS.to_vec()),
+                ),
+            ),
+            smtp_errors: counter(
+                "email_otp_smtp_send_errors_total",
+                "Failed sends by class.",
+                "class",
+            ),
+            redis_up: reg(
+                &r,
+                IntGauge::new(
+                    "email_otp_redis_up",
+                    "1 when the last Redis ping succeeded.",
+                ),
+            ),
+            ready: reg(
+                &r,
+                IntGauge::new(
+                    "email_otp_ready",
+                    "1 when the process is ready (Redis reachable).",
+                ),
+            ),
+            registry: r.clone(),
+        };
+        let build = reg(
             &r,
-            "email_otp_jobs_total",
-            "Jobs finished by this worker, by outcome.",
-            &["outcome"],
+            GaugeVec::new(
+                Opts::new("email_otp_build_info", "Build information."),
+                &["version", "git_sha"],
+            ),
         );
-        let jobs_reaped = IntCounter::new(
-            "email_otp_jobs_reaped_total",
-            "Jobs of dead workers returned to pending.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, jobs_reaped.clone());
-        let smtp_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "email_otp_smtp_send_duration_seconds",
-                "Time to hand one mail to the transport.",
-            )
-            .buckets(SMTP_BUCKETS.to_vec()),
-            &[],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, smtp_duration.clone());
-        let smtp_errors = counter(
-            &r,
-            "email_otp_smtp_send_errors_total",
-            "Failed sends by class.",
-            &["class"],
-        );
-        let redis_up = IntGauge::new(
-            "email_otp_redis_up",
-            "1 when the last Redis ping succeeded.",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, redis_up.clone());
-        let ready = IntGauge::new("email_otp_ready", "1 when /readyz answers 200.")
-            .unwrap_or_else(|e| panic!("{e}"));
-        register(&r, ready.clone());
-        let build = GaugeVec::new(
-            Opts::new("email_otp_build_info", "Build information."),
-            &["version", "git_sha"],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
         build
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
                 option_env!("EMAIL_OTP_GIT_SHA").unwrap_or("unknown"),
             ])
             .set(1.0);
-        register(&r, build);
-        let m = Self {
-            registry: r,
-            http_requests,
-            http_duration,
-            generate,
-            verify,
-            queue_depth,
-            queue_oldest_age,
-            jobs,
-            jobs_reaped,
-            smtp_duration,
-            smtp_errors,
-            redis_up,
-            ready,
-        };
         m.touch_label_sets();
         m
     }
@@ -181,7 +177,6 @@ impl Metrics {
         for c in ["transient", "permanent"] {
             self.smtp_errors.with_label_values(&[c]);
         }
-        self.smtp_duration.with_label_values::<&str>(&[]);
     }
 
     pub fn encode(&self) -> String {

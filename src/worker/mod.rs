@@ -234,7 +234,6 @@ impl JobRunner {
             .await;
         self.metrics
             .smtp_duration
-            .with_label_values::<&str>(&[])
             .observe(started.elapsed().as_secs_f64());
         result
     }

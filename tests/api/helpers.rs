@@ -282,6 +282,45 @@ impl TestApp {
         (s, b)
     }
 
+    /// Sends one verify per code, all at once; returns the statuses.
+    pub async fn verify_concurrently(&self, email: &str, codes: Vec<String>) -> Vec<u16> {
+        let tasks: Vec<_> = codes
+            .into_iter()
+            .map(|otp| {
+                let (client, url) = (self.client.clone(), format!("{}/otp/verify", self.http));
+                let body = json!({ "email": email, "otp": otp });
+                tokio::spawn(async move {
+                    client
+                        .post(url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses
+    }
+
+    /// A generate as if from `client_ip` behind a trusted proxy.
+    pub async fn generate_from(&self, client_ip: &str, email: &str) -> u16 {
+        let r = self
+            .client
+            .post(format!("{}/otp/generate", self.http))
+            .header("x-forwarded-for", client_ip)
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(format!("{}/metrics", self.admin))

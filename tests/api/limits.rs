@@ -75,16 +75,12 @@ async fn twenty_requests_for_one_address_from_twenty_ips_deliver_one_mail() {
     .await;
     let mut accepted = 0;
     for i in 0..20 {
-        let r = s
-            .app
-            .client
-            .post(format!("{}/otp/generate", s.app.http))
-            .header("x-forwarded-for", format!("198.51.100.{i}"))
-            .json(&serde_json::json!({"email": "bomb@example.com"}))
-            .send()
-            .await
-            .unwrap();
-        accepted += usize::from(r.status() == 202);
+        accepted += usize::from(
+            s.app
+                .generate_from(&format!("198.51.100.{i}"), "bomb@example.com")
+                .await
+                == 202,
+        );
     }
     assert_eq!(accepted, 1);
     s.sink
@@ -103,16 +99,11 @@ async fn per_ip_limit_stops_one_client_spraying_many_addresses() {
     .await;
     let mut statuses = Vec::new();
     for i in 0..10 {
-        let r = s
-            .app
-            .client
-            .post(format!("{}/otp/generate", s.app.http))
-            .header("x-forwarded-for", "203.0.113.7")
-            .json(&serde_json::json!({"email": format!("spray{i}@example.com")}))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(r.status().as_u16());
+        statuses.push(
+            s.app
+                .generate_from("203.0.113.7", &format!("spray{i}@example.com"))
+                .await,
+        );
     }
     assert_eq!(
         statuses.iter().filter(|s| **s == 202).count(),
@@ -122,12 +113,7 @@ async fn per_ip_limit_stops_one_client_spraying_many_addresses() {
     assert!(statuses[5..].iter().all(|s| *s == 429));
     let other = s
         .app
-        .client
-        .post(format!("{}/otp/generate", s.app.http))
-        .header("x-forwarded-for", "203.0.113.8")
-        .json(&serde_json::json!({"email": "spray-other@example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), 202, "another client IP has its own quota");
+        .generate_from("203.0.113.8", "spray-other@example.com")
+        .await;
+    assert_eq!(other, 202, "another client IP has its own quota");
 }
