@@ -12,8 +12,19 @@ const SMTP_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Cloned into every middleware call and task: one `Arc`, not a dozen.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(std::sync::Arc<MetricSet>);
+
+impl std::ops::Deref for Metrics {
+    type Target = MetricSet;
+
+    fn deref(&self) -> &MetricSet {
+        &self.0
+    }
+}
+
+pub struct MetricSet {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
@@ -45,7 +56,7 @@ impl Metrics {
         let counter = |name: &str, help: &str, label: &str| {
             reg(&r, IntCounterVec::new(Opts::new(name, help), &[label]))
         };
-        let m = Self {
+        let m = MetricSet {
             http_requests: reg(
                 &r,
                 IntCounterVec::new(
@@ -151,9 +162,11 @@ impl Metrics {
             ])
             .set(1.0);
         m.touch_label_sets();
-        m
+        Self(std::sync::Arc::new(m))
     }
+}
 
+impl MetricSet {
     /// Export every known series at 0 from the start, so rate() and alerts work before the first event.
     fn touch_label_sets(&self) {
         for o in ["accepted", "rate_limited", "invalid", "unavailable"] {

@@ -64,6 +64,27 @@ pub async fn count_rejected<E: Endpoint>(
     result
 }
 
+/// RFC 9110 §15.5.6: a 405 names the methods the resource does support in `Allow`. `allowed` maps
+/// each path of the API to that list (from the spec's operations, see `api::app`).
+pub async fn allow_header<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    allowed: std::sync::Arc<std::collections::HashMap<String, String>>,
+) -> poem::Result<Response> {
+    let methods = allowed.get(req.uri().path()).cloned();
+    let mut resp = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !resp.headers().contains_key(header::ALLOW)
+        && let Some(value) = methods.and_then(|m| header::HeaderValue::from_str(&m).ok())
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}
+
 pub async fn record<E: Endpoint>(
     ep: std::sync::Arc<E>,
     req: Request,

@@ -6,7 +6,7 @@ mod otp;
 mod strict_string;
 
 use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
 
 pub use admin::{AdminState, admin_app};
 pub use errors::{ApiError, ErrorBody, ErrorCode};
@@ -28,18 +28,54 @@ pub fn service(api: OtpApi) -> OpenApiService<OtpApi, ()> {
 
 /// The spec as YAML, exactly as `email-otp openapi` prints it and `openapi/openapi.yaml` holds it.
 pub fn spec_yaml() -> String {
-    service(OtpApi::spec_only()).spec_yaml()
+    close_schemas(service(OtpApi::spec_only()).spec_yaml(), Format::Yaml)
 }
 
 pub fn spec_json() -> String {
-    service(OtpApi::spec_only()).spec()
+    close_schemas(service(OtpApi::spec_only()).spec(), Format::Json)
+}
+
+/// Request bodies that refuse unknown fields (`#[oai(deny_unknown_fields)]`). poem-openapi enforces
+/// that when parsing but cannot say it in the spec, so the printed spec gets
+/// `additionalProperties: false` on them; generated clients then have no catch-all field whose
+/// contents the service would refuse.
+const CLOSED_SCHEMAS: &[&str] = &["GenerateRequest", "VerifyRequest"];
+
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+/// Adds `additionalProperties: false` to each of `CLOSED_SCHEMAS` in poem-openapi's printed spec.
+/// The unit test below fails if poem-openapi ever prints these schemas differently.
+fn close_schemas(mut spec: String, format: Format) -> String {
+    for name in CLOSED_SCHEMAS {
+        let (anchor, line) = match format {
+            Format::Json => (
+                format!("\n      \"{name}\": {{\n        \"type\": \"object\",\n"),
+                "        \"additionalProperties\": false,\n",
+            ),
+            Format::Yaml => (
+                format!("\n    {name}:\n      type: object\n"),
+                "      additionalProperties: false\n",
+            ),
+        };
+        if let Some(at) = spec.find(&anchor) {
+            spec.insert_str(at + anchor.len(), line);
+        }
+    }
+    spec
 }
 
 pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoint {
     let svc = service(api);
     let docs = svc.swagger_ui();
-    let json = svc.spec_endpoint();
-    let yaml = svc.spec_endpoint_yaml();
+    let json = spec_endpoint(close_schemas(svc.spec(), Format::Json), "application/json");
+    let yaml = spec_endpoint(
+        close_schemas(svc.spec_yaml(), Format::Yaml),
+        "application/x-yaml",
+    );
     Route::new()
         .nest("/", svc)
         .at("/openapi.json", json)
@@ -51,5 +87,59 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoin
             move |ep, req| middleware::count_rejected(ep, req, metrics.clone())
         })
         .catch_all_error(errors::render_error)
+        .around({
+            let allowed = std::sync::Arc::new(allowed_methods());
+            move |ep, req| middleware::allow_header(ep, req, allowed.clone())
+        })
         .around(move |ep, req| middleware::record(ep, req, metrics.clone()))
+}
+
+/// For `Allow` on 405 answers: each path of the API and its methods, e.g. `/otp/verify` → `POST`.
+fn allowed_methods() -> std::collections::HashMap<String, String> {
+    let mut map = std::collections::HashMap::<String, Vec<String>>::new();
+    for path in OtpApi::meta().into_iter().flat_map(|api| api.paths) {
+        let methods = map.entry(path.path).or_default();
+        methods.extend(path.operations.iter().map(|op| op.method.to_string()));
+    }
+    map.into_iter()
+        .map(|(path, methods)| (path, methods.join(", ")))
+        .collect()
+}
+
+/// Serves a printed spec (what `OpenApiService::spec_endpoint` does, for the closed spec).
+fn spec_endpoint(spec: String, content_type: &'static str) -> impl Endpoint {
+    poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type(content_type)
+            .body(spec.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `spec_only` builds a (lazy) Redis client, which wants a runtime.
+    #[tokio::test]
+    async fn request_schemas_are_closed_in_both_formats() {
+        let json: serde_json::Value = serde_json::from_str(&spec_json()).unwrap();
+        let yaml = spec_yaml();
+        for name in CLOSED_SCHEMAS {
+            let schema = &json["components"]["schemas"][name];
+            assert_eq!(schema["additionalProperties"], false, "{name}: {schema}");
+            assert!(
+                yaml.contains(&format!(
+                    "\n    {name}:\n      type: object\n      additionalProperties: false\n"
+                )),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_lists_the_methods_of_each_path() {
+        let allowed = allowed_methods();
+        assert_eq!(allowed["/otp/generate"], "POST");
+        assert_eq!(allowed["/otp/verify"], "POST");
+    }
 }

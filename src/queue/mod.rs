@@ -79,6 +79,15 @@ impl Queue {
         Ok(result?)
     }
 
+    /// Takes up to `n` pending jobs without blocking (one script call).
+    pub async fn claim(&self, n: usize) -> Result<Vec<String>, StoreError> {
+        let n = n.to_string();
+        let keys = [self.keys.pending.as_str(), self.processing.as_str()];
+        self.store
+            .invoke(&SCRIPTS.claim, &keys, &[n.as_bytes()])
+            .await
+    }
+
     pub async fn ack(&self, raw: &str) -> Result<(), StoreError> {
         let processing = self.processing.clone();
         let raw = raw.to_owned();

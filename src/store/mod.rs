@@ -24,6 +24,7 @@ pub enum StoreError {
 
 /// The compiled scripts; `Script` keeps the SHA, so calls are EVALSHA with a load on NOSCRIPT.
 pub struct Scripts {
+    pub claim: Script,
     pub generate: Script,
     pub verify: Script,
     pub store_code: Script,
@@ -39,6 +40,7 @@ pub struct Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self {
+            claim: Script::new(include_str!("lua/claim.lua")),
             generate: Script::new(include_str!("lua/generate.lua")),
             verify: Script::new(include_str!("lua/verify.lua")),
             store_code: Script::new(include_str!("lua/store_code.lua")),

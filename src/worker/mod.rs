@@ -15,6 +15,9 @@ use crate::metrics::Metrics;
 use crate::queue::{Job, Queue, now_ms};
 use crate::store::{Codes, StoreError};
 
+/// Most jobs one claim takes, so a busy worker needs few round trips per job.
+const CLAIM_BATCH: usize = 32;
+
 /// What became of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -100,26 +103,41 @@ impl Worker {
         }
         let mut backoff = Duration::from_millis(100);
         loop {
-            let permit = tokio::select! {
+            let first = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
-            let fetched = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                f = self.fetcher.fetch() => f,
+            let mut permits = vec![first];
+            while permits.len() < CLAIM_BATCH {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let fetched = match self.queue.claim(permits.len()).await {
+                Ok(jobs) if jobs.is_empty() => {
+                    // Idle: hold one slot and block until a job arrives.
+                    permits.truncate(1);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        f = self.fetcher.fetch() => f.map(|job| job.into_iter().collect()),
+                    }
+                }
+                other => other,
             };
             match fetched {
-                Ok(Some(raw)) => {
+                Ok(jobs) => {
                     backoff = Duration::from_millis(100);
-                    let runner = this.clone();
-                    tokio::spawn(async move {
-                        runner.process(raw).await;
-                        drop(permit);
-                    });
+                    for (raw, permit) in jobs.into_iter().zip(permits) {
+                        let runner = this.clone();
+                        tokio::spawn(async move {
+                            runner.process(raw).await;
+                            drop(permit);
+                        });
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => {
-                    warn!(error = %e, "fetching a job failed; retrying");
+                    warn!(error = %e, "fetching jobs failed; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
