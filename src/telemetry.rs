@@ -14,12 +14,15 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{LogFormat, Settings};
 
-/// Flushes buffered spans when dropped at the end of `main`.
-pub struct TelemetryGuard(Option<SdkTracerProvider>);
+/// Flushes buffered log lines and spans when dropped at the end of `main`.
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+    _logs: tracing_appender::non_blocking::WorkerGuard,
+}
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.0.take()
+        if let Some(provider) = self.provider.take()
             && let Err(e) = provider.shutdown()
         {
             eprintln!("email-otp: flushing traces: {e}");
@@ -31,15 +34,24 @@ impl Drop for TelemetryGuard {
 pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    // Log lines are written by a background thread, so a request never waits on a stdout write.
+    // Not lossy: when its buffer is full the caller waits rather than a line being dropped.
+    let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stdout());
     let json = (settings.log.format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
+            .with_writer(writer.clone())
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
     });
-    let pretty = (settings.log.format == LogFormat::Pretty)
-        .then(|| tracing_subscriber::fmt::layer().compact());
+    let pretty = (settings.log.format == LogFormat::Pretty).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .compact()
+    });
     let provider = match &settings.telemetry.otlp_endpoint {
         Some(endpoint) => Some(tracer_provider(endpoint, service)?),
         None => None,
@@ -53,7 +65,10 @@ pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard
         .with(pretty)
         .with(otel)
         .try_init();
-    Ok(TelemetryGuard(provider))
+    Ok(TelemetryGuard {
+        provider,
+        _logs: logs,
+    })
 }
 
 fn tracer_provider(endpoint: &str, service: &str) -> anyhow::Result<SdkTracerProvider> {

@@ -85,23 +85,21 @@ pub async fn allow_header<E: Endpoint>(
     Ok(resp)
 }
 
+/// The bounded `route` label of a path.
+fn route_label(path: &str) -> &'static str {
+    match ROUTES.iter().find(|r| **r == path) {
+        Some(r) => r,
+        None if path.starts_with("/docs") => "/docs",
+        None => "other",
+    }
+}
+
 pub async fn record<E: Endpoint>(
     ep: std::sync::Arc<E>,
     req: Request,
     metrics: Metrics,
 ) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let path = path.as_str();
-    let route =
-        ROUTES
-            .iter()
-            .find(|r| **r == path)
-            .copied()
-            .unwrap_or(if path.starts_with("/docs") {
-                "/docs"
-            } else {
-                "other"
-            });
+    let route = route_label(req.uri().path());
     let method = match req.method().as_str() {
         "GET" => "GET",
         "POST" => "POST",

@@ -10,12 +10,22 @@ pub use crate::smtp_sink::{Mail, SmtpSink};
 
 pub const KEY: &str = "test-hmac-key-0123456789abcdef0123456789";
 
+/// A port nobody listens on. The OS may hand a just-released port out again, so ports given to
+/// earlier callers in this test binary are never returned twice.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A redis-server of our own: free port, temp dir, AOF on (so restarts keep data), killed on drop.
