@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::Server;
-use poem::listener::TcpListener;
+use poem::listener::{Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -101,6 +101,22 @@ pub async fn run(
         None
     };
 
+    // Bind both ports before serving anything: a taken port stops start-up, and the admin port
+    // never reports ready while the API port is not yet accepting.
+    let api_acceptor = match mode.has_api() {
+        true => Some(
+            TcpListener::bind(settings.http.listen)
+                .into_acceptor()
+                .await
+                .with_context(|| format!("binding http.listen {}", settings.http.listen))?,
+        ),
+        false => None,
+    };
+    let admin_acceptor = TcpListener::bind(settings.admin.listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding admin.listen {}", settings.admin.listen))?;
+
     let admin_shutdown = CancellationToken::new();
     let admin = {
         let app = admin_app(AdminState {
@@ -108,10 +124,9 @@ pub async fn run(
             keys: keys.clone(),
             metrics: metrics.clone(),
         });
-        let listener = TcpListener::bind(settings.admin.listen);
         let stop = admin_shutdown.clone();
         tokio::spawn(async move {
-            Server::new(listener)
+            Server::new_with_acceptor(admin_acceptor)
                 .run_with_graceful_shutdown(
                     app,
                     stop.cancelled_owned(),
@@ -122,7 +137,7 @@ pub async fn run(
     };
     info!(addr = %settings.admin.listen, "admin listening");
 
-    let api = mode.has_api().then(|| {
+    let api = api_acceptor.map(|acceptor| {
         let api = OtpApi {
             codes: codes.clone(),
             ip_limiter: IpLimiter::new(settings.limits.ip_per_minute).map(Arc::new),
@@ -131,12 +146,11 @@ pub async fn run(
             digits: settings.otp.digits,
         };
         let app = crate::api::app(api, settings.http.max_body_bytes, metrics.clone());
-        let listener = TcpListener::bind(settings.http.listen);
         let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
         let stop = shutdown.clone();
         info!(addr = %settings.http.listen, "api listening");
         tokio::spawn(async move {
-            Server::new(listener)
+            Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
                 .await
         })

@@ -78,8 +78,8 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoin
     );
     Route::new()
         .nest("/", svc)
-        .at("/openapi.json", json)
-        .at("/openapi.yaml", yaml)
+        .at("/openapi.json", poem::get(json))
+        .at("/openapi.yaml", poem::get(yaml))
         .nest("/docs", docs)
         .around(move |ep, req| middleware::limit_body(ep, req, max_body_bytes))
         .around({

@@ -262,6 +262,14 @@ async fn unknown_routes_and_methods_answer_in_the_json_shape() {
         serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()["code"],
         "method_not_allowed"
     );
+    let r = s
+        .app
+        .client
+        .delete(format!("{}/openapi.json", s.app.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405, "the spec is read-only");
 }
 
 #[tokio::test]
