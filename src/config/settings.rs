@@ -216,7 +216,7 @@ impl Default for SmtpSettings {
             username: None,
             password: None,
             password_file: None,
-            pool_size: 4,
+            pool_size: 8,
             timeout_secs: 10,
         }
     }
