@@ -130,33 +130,17 @@ impl TestRedis {
                 .query_async(&mut c)
                 .await
                 .unwrap();
-            let values: Vec<Vec<u8>> = match t.as_str() {
-                "string" => vec![redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap()],
-                "hash" => redis::cmd("HGETALL")
-                    .arg(&k)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap(),
-                "list" => redis::cmd("LRANGE")
-                    .arg(&k)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap(),
-                "set" => redis::cmd("SMEMBERS")
-                    .arg(&k)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap(),
-                "zset" => redis::cmd("ZRANGE")
-                    .arg(&k)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap(),
+            let read = match t.as_str() {
+                "string" => None,
+                "hash" => Some(redis::cmd("HGETALL").arg(&k).clone()),
+                "list" => Some(redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).clone()),
+                "set" => Some(redis::cmd("SMEMBERS").arg(&k).clone()),
+                "zset" => Some(redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).clone()),
                 other => panic!("unexpected type {other} for {k}"),
+            };
+            let values: Vec<Vec<u8>> = match read {
+                Some(cmd) => cmd.query_async(&mut c).await.unwrap(),
+                None => vec![redis::cmd("GET").arg(&k).query_async(&mut c).await.unwrap()],
             };
             let values = values
                 .into_iter()

@@ -238,38 +238,32 @@ fn futures_stream(
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_json_shape() {
     let s = Stack::start(&[]).await;
-    let r = s
-        .app
-        .client
-        .get(format!("{}/nope", s.app.http))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    assert_eq!(
-        serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()["code"],
-        "not_found"
-    );
-    let r = s
-        .app
-        .client
-        .get(format!("{}/otp/generate", s.app.http))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 405);
-    assert_eq!(
-        serde_json::from_str::<Value>(&r.text().await.unwrap()).unwrap()["code"],
-        "method_not_allowed"
-    );
-    let r = s
-        .app
-        .client
-        .delete(format!("{}/openapi.json", s.app.http))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 405, "the spec is read-only");
+    for (method, path, status, code) in [
+        (reqwest::Method::GET, "/nope", 404, "not_found"),
+        (
+            reqwest::Method::GET,
+            "/otp/generate",
+            405,
+            "method_not_allowed",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/openapi.json",
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let r = s
+            .app
+            .client
+            .request(method.clone(), format!("{}{path}", s.app.http))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(body["code"], code, "{method} {path}");
+    }
 }
 
 #[tokio::test]
