@@ -117,6 +117,8 @@ pub async fn run(
         .await
         .with_context(|| format!("binding admin.listen {}", settings.admin.listen))?;
 
+    tokio::spawn(warn_unless_noeviction(store.clone()));
+
     let admin_shutdown = CancellationToken::new();
     let admin = {
         let app = admin_app(AdminState {
@@ -222,6 +224,27 @@ pub async fn run(
         None => {
             info!("stopped cleanly");
             Ok(())
+        }
+    }
+}
+
+/// Any policy but `noeviction` lets Redis drop codes, counters or queued jobs under memory
+/// pressure (security.md 19). Checked once, as soon as Redis answers; a warning, not a refusal,
+/// because managed Redis services may not let the operator change it.
+async fn warn_unless_noeviction(store: Store) {
+    for _ in 0..60 {
+        match store.eviction_policy().await {
+            Ok(Some(policy)) if policy == "noeviction" => return,
+            Ok(Some(policy)) => {
+                warn!(
+                    %policy,
+                    "Redis maxmemory-policy is not noeviction: under memory pressure it can evict codes, \
+                     failure counters and queued jobs; set maxmemory-policy noeviction"
+                );
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
 }

@@ -121,4 +121,20 @@ impl Store {
         .await
         .map(drop)
     }
+
+    /// Redis's eviction policy, from `INFO memory` (allowed where `CONFIG GET` is not).
+    pub async fn eviction_policy(&self) -> Result<Option<String>, StoreError> {
+        let info: String = self
+            .run(|mut conn| async move {
+                redis::cmd("INFO")
+                    .arg("memory")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+            .map(|p| p.trim().to_owned()))
+    }
 }

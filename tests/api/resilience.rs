@@ -84,3 +84,33 @@ async fn a_consumed_code_stays_consumed_across_a_redis_kill_and_restart() {
     s.app.wait_ready().await;
     assert_eq!(s.app.verify("durable@example.com", &code).await.0, 400);
 }
+
+#[tokio::test]
+async fn an_evicting_redis_is_reported_at_start_up() {
+    let s = Stack::start(&[]).await;
+    let mut c = s.redis.connection().await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let evicting = TestApp::spawn("api", &s.env).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !evicting
+        .logs()
+        .contains("maxmemory-policy is not noeviction")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no warning in:\n{}",
+            evicting.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !s.app.logs().contains("maxmemory-policy is not noeviction"),
+        "no warning with noeviction"
+    );
+}
