@@ -104,6 +104,9 @@ pub struct SmtpSettings {
     pub password_file: Option<PathBuf>,
     pub pool_size: u32,
     pub timeout_secs: u64,
+    /// PEM file of extra CA certificates to trust for the relay (a private CA), besides the
+    /// public web roots.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -218,6 +221,7 @@ impl Default for SmtpSettings {
             password_file: None,
             pool_size: 8,
             timeout_secs: 10,
+            tls_ca_file: None,
         }
     }
 }

@@ -7,9 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -28,7 +31,10 @@ pub struct SmtpPool {
     credentials: Option<Credentials>,
     timeout: Duration,
     hello: ClientId,
+    /// Implicit TLS (`smtp.security = tls`).
     tls: Option<tokio_rustls::TlsConnector>,
+    /// PEM of `smtp.tls_ca_file`, for STARTTLS (lettre builds that TLS session).
+    extra_ca_pem: Option<Vec<u8>>,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     slots: Semaphore,
 }
@@ -43,8 +49,15 @@ impl SmtpPool {
                 .unwrap_or_default();
             Credentials::new(user.clone(), password)
         });
+        let extra_ca_pem = match &s.tls_ca_file {
+            Some(path) => Some(
+                std::fs::read(path)
+                    .with_context(|| format!("reading smtp.tls_ca_file {}", path.display()))?,
+            ),
+            None => None,
+        };
         let tls = match s.security {
-            SmtpSecurity::Tls => Some(tls_connector()?),
+            SmtpSecurity::Tls => Some(tls_connector(extra_ca_pem.as_deref())?),
             _ => None,
         };
         Ok(Self {
@@ -55,6 +68,7 @@ impl SmtpPool {
             timeout: Duration::from_secs(s.timeout_secs),
             hello: ClientId::default(),
             tls,
+            extra_ca_pem,
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(usize::try_from(s.pool_size).unwrap_or(1).max(1)),
         })
@@ -146,9 +160,9 @@ impl SmtpPool {
                 .await
                 .map_err(classify)?;
             if self.security == SmtpSecurity::Starttls {
-                let params = TlsParameters::new(self.host.clone())
-                    .map_err(|e| SendError::Permanent(format!("TLS parameters: {e}")))?;
-                conn.starttls(params, &self.hello).await.map_err(classify)?;
+                conn.starttls(self.starttls_parameters()?, &self.hello)
+                    .await
+                    .map_err(classify)?;
             }
             if let Some(credentials) = &self.credentials {
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
@@ -167,6 +181,20 @@ impl SmtpPool {
     }
 }
 
+impl SmtpPool {
+    fn starttls_parameters(&self) -> Result<TlsParameters, SendError> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.extra_ca_pem {
+            let ca = Certificate::from_pem(pem)
+                .map_err(|e| SendError::Permanent(format!("smtp.tls_ca_file: {e}")))?;
+            builder = builder.add_root_certificate(ca);
+        }
+        builder
+            .build_rustls()
+            .map_err(|e| SendError::Permanent(format!("TLS parameters: {e}")))
+    }
+}
+
 /// 5xx replies are permanent; everything else (4xx, I/O, timeouts, TLS) may work next time.
 pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
     if e.is_permanent() {
@@ -176,9 +204,16 @@ pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
     }
 }
 
-fn tls_connector() -> anyhow::Result<tokio_rustls::TlsConnector> {
+fn tls_connector(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in CertificateDer::pem_slice_iter(extra_ca_pem.unwrap_or_default()) {
+        roots
+            .add(cert.context("smtp.tls_ca_file")?)
+            .context("smtp.tls_ca_file")?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -4,8 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -29,6 +32,10 @@ pub struct SinkState {
     /// Decoded `AUTH PLAIN` credentials seen, as "user:password".
     pub auth: Mutex<Vec<String>>,
     pub connections: AtomicU32,
+    /// Offer STARTTLS with this server config.
+    pub tls: Mutex<Option<tokio_rustls::TlsAcceptor>>,
+    /// Sessions that completed a STARTTLS handshake.
+    pub tls_sessions: AtomicU32,
 }
 
 #[derive(Clone)]
@@ -85,20 +92,38 @@ impl SmtpSink {
 
 async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io::Result<()> {
     state.connections.fetch_add(1, Ordering::SeqCst);
-    let (r, mut w) = sock.into_split();
-    let mut lines = BufReader::new(r);
-    w.write_all(b"220 sink.test ESMTP\r\n").await?;
+    let mut stream: BufReader<Box<dyn Stream>> = BufReader::new(Box::new(sock));
+    stream
+        .get_mut()
+        .write_all(b"220 sink.test ESMTP\r\n")
+        .await?;
     let (mut from, mut rcpt) = (String::new(), Vec::new());
     let mut line = String::new();
+    let mut encrypted = false;
     loop {
         line.clear();
-        if lines.read_line(&mut line).await? == 0 {
+        if stream.read_line(&mut line).await? == 0 {
             return Ok(());
         }
         let cmd = line.trim_end().to_string();
         let upper = cmd.to_ascii_uppercase();
+        let tls = state.tls.lock().unwrap().clone().filter(|_| !encrypted);
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            if tls.is_some() {
+                b"250-sink.test\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            } else {
+                b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            }
+        } else if let (true, Some(acceptor)) = (upper == "STARTTLS", tls) {
+            stream
+                .get_mut()
+                .write_all(b"220 2.0.0 ready to start TLS\r\n")
+                .await?;
+            let tls_stream = acceptor.accept(stream.into_inner()).await?;
+            stream = BufReader::new(Box::new(tls_stream));
+            encrypted = true;
+            state.tls_sessions.fetch_add(1, Ordering::SeqCst);
+            continue;
         } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
             from = cmd[cmd.len() - rest.len()..]
                 .trim()
@@ -121,11 +146,11 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 b"250 ok\r\n"
             }
         } else if upper == "DATA" {
-            w.write_all(b"354 go ahead\r\n").await?;
+            stream.get_mut().write_all(b"354 go ahead\r\n").await?;
             let mut data = String::new();
             loop {
                 line.clear();
-                if lines.read_line(&mut line).await? == 0 {
+                if stream.read_line(&mut line).await? == 0 {
                     return Ok(());
                 }
                 if line == ".\r\n" || line == ".\n" {
@@ -168,13 +193,13 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
             state.auth.lock().unwrap().push(parts[1..].join(":"));
             b"235 2.7.0 authenticated\r\n"
         } else if upper == "QUIT" {
-            w.write_all(b"221 bye\r\n").await?;
+            stream.get_mut().write_all(b"221 bye\r\n").await?;
             return Ok(());
         } else if upper.starts_with("RSET") || upper.starts_with("NOOP") {
             b"250 ok\r\n"
         } else {
             b"502 not implemented\r\n"
         };
-        w.write_all(reply).await?;
+        stream.get_mut().write_all(reply).await?;
     }
 }

@@ -277,3 +277,80 @@ async fn connections_are_reused_and_a_stale_one_is_replaced_without_a_retry() {
     );
     assert_eq!(metric(&m, "email_otp_jobs_total{outcome=\"sent\"}"), 6.0);
 }
+
+/// STARTTLS (the default `smtp.security`) against a relay whose certificate comes from a private
+/// CA named by `smtp.tls_ca_file`; without that CA the handshake fails and nothing is mailed.
+#[tokio::test]
+async fn starttls_with_a_private_ca_delivers_and_an_untrusted_certificate_does_not() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &rcgen::Issuer::new(ca_params, ca_key))
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+    let redis = TestRedis::start().await;
+    let sink = SmtpSink::start().await;
+    *sink.state.tls.lock().unwrap() =
+        Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server)));
+    let mut env = base_env(&redis, &sink);
+    env.insert("OTP_SMTP__SECURITY".into(), "starttls".into());
+    env.insert("OTP_WORKER__MAX_ATTEMPTS".into(), "1".into());
+
+    let untrusting = TestApp::spawn("serve", &env).await;
+    assert_eq!(untrusting.generate("untrusted@example.com").await.0, 202);
+    wait_until("dead letter", Duration::from_secs(10), || async {
+        redis.llen("{otp}:queue:dead").await == 1
+    })
+    .await;
+    assert!(
+        sink.mails().is_empty(),
+        "nothing mailed over an unverified TLS session"
+    );
+    let dump = redis.dump().await;
+    let (_, _, dead) = dump
+        .iter()
+        .find(|(k, _, _)| k == "{otp}:queue:dead")
+        .unwrap();
+    assert!(
+        dead[0].to_lowercase().contains("certificate"),
+        "fails on the certificate: {}",
+        dead[0]
+    );
+    drop(untrusting);
+
+    env.insert(
+        "OTP_SMTP__TLS_CA_FILE".into(),
+        ca_file.display().to_string(),
+    );
+    let app = TestApp::spawn("serve", &env).await;
+    assert_eq!(app.generate("tls@example.com").await.0, 202);
+    let mails = sink
+        .wait_for("tls@example.com", 1, Duration::from_secs(10))
+        .await;
+    assert!(
+        sink.state.tls_sessions.load(Ordering::SeqCst) >= 1,
+        "the mail went over TLS"
+    );
+    assert_eq!(
+        app.verify("tls@example.com", &code_from(&mails[0])).await.0,
+        200
+    );
+}
