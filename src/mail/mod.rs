@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
 
@@ -55,7 +56,11 @@ impl Mailer {
             .templates
             .render(&ctx)
             .map_err(|e| permanent(&format!("{e:#}")))?;
+        // The envelope given, not re-parsed from the headers (lettre's default, ~7 % of a mail's CPU).
+        let envelope = Envelope::new(Some(self.from.email.clone()), vec![address.clone()])
+            .map_err(|e| permanent(&e))?;
         Message::builder()
+            .envelope(envelope)
             .from(self.from.clone())
             .to(Mailbox::new(None, address))
             .subject(self.subject.clone())
