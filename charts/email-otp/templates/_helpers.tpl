@@ -197,6 +197,9 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 - name: outbox
   mountPath: /app/outbox
 {{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -303,6 +306,9 @@ spec:
     - name: outbox
       emptyDir:
         sizeLimit: 64Mi
+    {{- end }}
+    {{- with $root.Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- with $root.Values.nodeSelector }}
   nodeSelector:
