@@ -3,12 +3,7 @@
 -- --wrong-codes: the mailed code + 1, so a guess never verifies by chance).
 -- Usage: wrk -s bench/verify.lua URL -- <file>
 -- Requests are built once per thread in init(); the threads start at different offsets.
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("tid", #threads)
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 function init(args)
   local path = args[1] or error("verify.lua needs the wrong-codes file as its argument")
@@ -28,15 +23,4 @@ end
 function request()
   i = i % #reqs + 1
   return reqs[i]
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'JSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"non2xx":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
-    '"max_us":%d,"mean_us":%.1f}\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
 end

@@ -47,7 +47,7 @@ impl Transport {
 async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<(), SendError> {
     let name = format!(
         "{}-{}",
-        super::super::queue::now_ms(),
+        crate::queue::now_ms(),
         uuid::Uuid::new_v4().simple()
     );
     let tmp = dir.join(format!(".{name}.tmp"));

@@ -21,8 +21,9 @@ use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use otp_bench::{arg, now_us};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -47,12 +48,6 @@ struct State {
     shards: Vec<Mutex<HashMap<String, Rec>>>,
 }
 
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
 
 impl State {
     fn new() -> Self {
@@ -452,13 +447,6 @@ async fn http_session(mut s: TcpStream, st: Arc<State>) -> std::io::Result<()> {
 
 // ---------------------------------------------------------------- main
 
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
-}
 
 async fn accept_loop<F, Fut>(listener: TcpListener, st: Arc<State>, handler: F)
 where
