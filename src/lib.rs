@@ -1,6 +1,7 @@
 //! email-otp: proves that a person controls an email address with a one-time code.
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod domain;

@@ -184,10 +184,10 @@ impl MetricSet {
         for s in ["pending", "processing", "delayed", "dead"] {
             self.queue_depth.with_label_values(&[s]);
         }
-        for o in ["sent", "retried", "dead_lettered", "dropped_expired"] {
-            self.jobs.with_label_values(&[o]);
+        for o in crate::worker::Outcome::ALL {
+            self.jobs.with_label_values(&[o.label()]);
         }
-        for c in ["transient", "permanent"] {
+        for c in ["transient", "unconfirmed", "permanent"] {
             self.smtp_errors.with_label_values(&[c]);
         }
     }

@@ -9,12 +9,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::api::{AdminState, OtpApi, admin_app};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::MacKey;
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::queue::Queue;
+use crate::queue::{Queue, RetryPolicy};
 use crate::store::{Codes, Keys, Policy, Store};
 use crate::worker::{Worker, WorkerConfig};
 
@@ -96,7 +97,7 @@ pub async fn run(
     let codes = Codes::new(store.clone(), keys.clone(), mac, policy(&settings));
     // Built before any listener opens: broken templates or a bad mail.from stop the process here.
     let mailer = if mode.has_worker() {
-        Some(Arc::new(Mailer::from_settings(&settings)?))
+        Some(Mailer::from_settings(&settings)?)
     } else {
         None
     };
@@ -159,28 +160,20 @@ pub async fn run(
     });
 
     let worker = mailer.map(|mailer| {
-        let worker_id = format!(
-            "{}-{}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into()),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let w = &settings.worker;
+        let lease = Duration::from_secs(w.reap_after_secs);
         let config = WorkerConfig {
-            concurrency: settings.worker.concurrency,
-            max_attempts: settings.worker.max_attempts,
-            retry_base: Duration::from_millis(settings.worker.retry_base_ms),
-            heartbeat: Duration::from_secs(settings.worker.heartbeat_secs),
-            reap_after: Duration::from_secs(settings.worker.reap_after_secs),
+            concurrency: w.concurrency,
+            retry: RetryPolicy {
+                base: Duration::from_millis(w.retry_base_ms),
+                cap: Duration::from_millis(w.retry_max_ms),
+                max_attempts: w.max_attempts,
+            },
+            renew_every: Duration::from_secs(w.heartbeat_secs),
+            lease,
         };
-        let queue = Queue::new(store.clone(), keys.clone(), worker_id.clone());
-        let fetcher = Queue::new(store.clone(), keys.clone(), worker_id);
-        let w = Worker::new(
-            queue,
-            fetcher,
-            codes.clone(),
-            mailer,
-            metrics.clone(),
-            config,
-        );
+        let queue = Queue::new(store.clone(), keys.clone(), Clock::System, lease);
+        let w = Worker::new(queue, codes.clone(), mailer, metrics.clone(), config);
         tokio::spawn(w.run(shutdown.clone()))
     });
 

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use super::errors::{ApiError, ErrorCode};
 use super::strict_string::{EmailString, OtpString};
+use crate::clock::Clock;
 use crate::domain::{EmailAddress, OtpCode};
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
@@ -184,7 +185,7 @@ impl OtpApi {
                 )
             })?;
         }
-        let mut job = Job::new(address.as_given());
+        let mut job = Job::new(address.as_given(), Clock::System.now_ms());
         job.trace = crate::telemetry::inject_current();
         match self
             .codes

@@ -90,7 +90,7 @@ impl Settings {
         if key.expose().len() < MIN_HMAC_KEY_LEN {
             return Err(ConfigError::ShortHmacKey);
         }
-        let checks: [(&'static str, bool, &str); 10] = [
+        let checks: [(&'static str, bool, &str); 14] = [
             (
                 "otp.ttl_secs",
                 (1..=86_400).contains(&self.otp.ttl_secs),
@@ -118,13 +118,34 @@ impl Settings {
             ),
             (
                 "worker.concurrency",
-                self.worker.concurrency >= 1,
-                "must be at least 1",
+                (1..=4096).contains(&self.worker.concurrency),
+                "must be 1 to 4096",
             ),
             (
                 "worker.max_attempts",
-                self.worker.max_attempts >= 1,
-                "must be at least 1",
+                (1..=1000).contains(&self.worker.max_attempts),
+                "must be 1 to 1000",
+            ),
+            (
+                "worker.retry_base_ms",
+                (1..=3_600_000).contains(&self.worker.retry_base_ms),
+                "must be 1 to 3600000",
+            ),
+            (
+                "worker.retry_max_ms",
+                self.worker.retry_max_ms >= self.worker.retry_base_ms
+                    && self.worker.retry_max_ms <= 3_600_000,
+                "must be at least worker.retry_base_ms and at most 3600000",
+            ),
+            (
+                "smtp.timeout_secs",
+                (1..=600).contains(&self.smtp.timeout_secs),
+                "must be 1 to 600",
+            ),
+            (
+                "redis.timeout_ms",
+                (1..=60_000).contains(&self.redis.timeout_ms),
+                "must be 1 to 60000",
             ),
             (
                 "worker.reap_after_secs",

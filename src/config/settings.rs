@@ -113,11 +113,16 @@ pub struct SmtpSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
     pub concurrency: usize,
+    /// Most delivery attempts of one job; retries also stop when the code would expire.
     pub max_attempts: u32,
+    /// How often a worker renews the leases of its jobs.
     pub heartbeat_secs: u64,
+    /// How long a lease lasts without renewal: a job whose worker went away returns to pending
+    /// after this.
     pub reap_after_secs: u64,
-    /// First retry delay; attempt n waits `retry_base_ms * 2^(n-1)`.
+    /// First retry delay; attempt n waits `retry_base_ms * 2^(n-1)`, at most `retry_max_ms`.
     pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -230,10 +235,11 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             concurrency: 16,
-            max_attempts: 5,
+            max_attempts: 20,
             heartbeat_secs: 5,
             reap_after_secs: 30,
             retry_base_ms: 2000,
+            retry_max_ms: 60_000,
         }
     }
 }

@@ -27,7 +27,7 @@ impl OtpCode {
         Self::from_number(n, digits)
     }
 
-    fn from_number(n: u64, digits: u32) -> Self {
+    pub(super) fn from_number(n: u64, digits: u32) -> Self {
         Self(format!("{n:0width$}", width = digits as usize))
     }
 

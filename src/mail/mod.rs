@@ -22,7 +22,6 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     subject: String,
-    code_ttl: Duration,
 }
 
 impl Mailer {
@@ -37,20 +36,25 @@ impl Mailer {
             transport: Transport::from_settings(s)?,
             from,
             subject: s.mail.subject.clone(),
-            code_ttl: Duration::from_secs(s.otp.ttl_secs),
         })
     }
 
-    /// Builds the message for exactly one recipient: the address as given.
-    pub fn compose(&self, to: &EmailAddress, code: &OtpCode) -> Result<Message, SendError> {
+    /// Builds the message for exactly one recipient: the address as given. `lifetime_left` is
+    /// how long the code still verifies, as the mail states it.
+    pub fn compose(
+        &self,
+        to: &EmailAddress,
+        code: &OtpCode,
+        lifetime_left: Duration,
+    ) -> Result<Message, SendError> {
         let permanent = |e: &dyn std::fmt::Display| SendError::Permanent(e.to_string());
         let address = Address::new(to.local_part(), to.domain()).map_err(|e| permanent(&e))?;
         let given = to.as_given();
         let ctx = MailContext {
             code: code.reveal(),
             email: &given,
-            ttl_minutes: self.code_ttl.as_secs().div_ceil(60),
-            ttl_secs: self.code_ttl.as_secs(),
+            ttl_minutes: lifetime_left.as_secs().div_ceil(60),
+            ttl_secs: lifetime_left.as_secs(),
         };
         let body = self
             .templates

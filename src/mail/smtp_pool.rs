@@ -13,12 +13,20 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::SendError;
+
+/// Where a transaction failed: before the data, the relay cannot have the mail.
+enum Failed {
+    BeforeData(SendError),
+    AfterData(SendError),
+}
 use crate::config::{SmtpSecurity, SmtpSettings};
 
 /// Servers drop idle clients after a few minutes (RFC 5321 §4.5.3.2); reconnect before that.
@@ -74,6 +82,11 @@ impl SmtpPool {
         })
     }
 
+    /// Sends one mail. A failure on a reused connection before the data went out (the relay
+    /// dropped an idle connection) is retried at once on a fresh one; once the data went out,
+    /// nothing is resent here: an unanswered final dot is `Unconfirmed` and left to the queue's
+    /// backoff. Every step is bounded by `smtp.timeout_secs`, and a connection that failed is
+    /// dropped (closed without QUIT, which a silent relay would never answer).
     pub async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
         let _slot = self
             .slots
@@ -81,33 +94,89 @@ impl SmtpPool {
             .await
             .map_err(|_| SendError::Transient("pool closed".into()))?;
         if let Some(mut conn) = self.take_idle() {
-            match self.send_on(&mut conn, envelope, bytes).await {
+            match self.transaction(&mut conn, envelope, bytes).await {
                 Ok(()) => {
                     self.put_back(conn);
                     return Ok(());
                 }
-                // A 5xx is about this mail, not this connection.
-                Err(e @ SendError::Permanent(_)) => return Err(e),
-                Err(_) => conn.abort().await,
+                Err(Failed::BeforeData(SendError::Transient(_))) => {}
+                Err(Failed::BeforeData(e) | Failed::AfterData(e)) => return Err(e),
             }
         }
         let mut conn = self.connect().await?;
-        self.send_on(&mut conn, envelope, bytes).await?;
-        self.put_back(conn);
-        Ok(())
+        match self.transaction(&mut conn, envelope, bytes).await {
+            Ok(()) => {
+                self.put_back(conn);
+                Ok(())
+            }
+            Err(Failed::BeforeData(e) | Failed::AfterData(e)) => Err(e),
+        }
     }
 
-    async fn send_on(
+    /// MAIL, RCPT, DATA, then the message, each under the deadline (what lettre's `send` does,
+    /// split so the caller knows whether the relay could have the mail).
+    async fn transaction(
         &self,
         conn: &mut AsyncSmtpConnection,
         envelope: &Envelope,
         bytes: &[u8],
+    ) -> Result<(), Failed> {
+        let mut options = vec![];
+        let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+        if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(Failed::BeforeData(SendError::Permanent(
+                    "the address needs SMTPUTF8, which the relay does not offer".into(),
+                )));
+            }
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !bytes.is_ascii() {
+            if !conn.server_info().supports_feature(Extension::EightBitMime) {
+                return Err(Failed::BeforeData(SendError::Permanent(
+                    "the mail needs 8BITMIME, which the relay does not offer".into(),
+                )));
+            }
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let mail = Mail::new(envelope.from().cloned(), options);
+        self.step(conn.command(mail))
+            .await
+            .map_err(Failed::BeforeData)?;
+        for to in envelope.to() {
+            let rcpt = Rcpt::new(to.clone(), vec![]);
+            self.step(conn.command(rcpt))
+                .await
+                .map_err(Failed::BeforeData)?;
+        }
+        self.step(conn.command(Data))
+            .await
+            .map_err(Failed::BeforeData)?;
+        match tokio::time::timeout(self.timeout, conn.message(bytes)).await {
+            Ok(Ok(_)) => Ok(()),
+            // A reply to the data is the relay's decision about this mail.
+            Ok(Err(e)) if e.is_permanent() || e.is_transient() => {
+                Err(Failed::AfterData(classify(e)))
+            }
+            Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(format!(
+                "no reply to the mail's data: {e}"
+            )))),
+            Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(format!(
+                "no reply to the mail's data within {:?}",
+                self.timeout
+            )))),
+        }
+    }
+
+    async fn step(
+        &self,
+        command: impl Future<Output = Result<Response, lettre::transport::smtp::Error>>,
     ) -> Result<(), SendError> {
-        match tokio::time::timeout(self.timeout, conn.send(envelope, bytes)).await {
+        match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify(e)),
             Err(_) => Err(SendError::Transient(format!(
-                "SMTP send timed out after {:?}",
+                "SMTP command timed out after {:?}",
                 self.timeout
             ))),
         }
@@ -196,6 +265,7 @@ impl SmtpPool {
 }
 
 /// 5xx replies are permanent; everything else (4xx, I/O, timeouts, TLS) may work next time.
+/// (Callers decide first whether a failure came after the data, which makes it unconfirmed.)
 pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
     if e.is_permanent() {
         SendError::Permanent(e.to_string())

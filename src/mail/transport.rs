@@ -9,9 +9,15 @@ use crate::config::{MailTransportKind, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Worth another try later: SMTP 4xx, timeouts, connection failures.
+    /// Worth another try later: SMTP 4xx, timeouts, connection failures, all before the relay
+    /// could have taken the mail.
     #[error("transient: {0}")]
     Transient(String),
+    /// The whole mail was sent but no reply to it came (a timeout or a dropped connection after
+    /// the final dot): the relay may have taken it. Retried after a backoff, never at once, so
+    /// a duplicate is possible but not routine.
+    #[error("unconfirmed: {0}")]
+    Unconfirmed(String),
     /// Will fail again: SMTP 5xx, a refused address, a template error.
     #[error("permanent: {0}")]
     Permanent(String),
@@ -20,6 +26,17 @@ pub enum SendError {
 pub enum Transport {
     Smtp(SmtpPool),
     Outbox(PathBuf),
+}
+
+impl SendError {
+    /// The class, as the `class` label of `email_otp_smtp_send_errors_total`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Transient(_) => "transient",
+            Self::Unconfirmed(_) => "unconfirmed",
+            Self::Permanent(_) => "permanent",
+        }
+    }
 }
 
 impl Transport {
@@ -47,7 +64,7 @@ impl Transport {
 async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<(), SendError> {
     let name = format!(
         "{}-{}",
-        crate::queue::now_ms(),
+        crate::clock::Clock::System.now_ms(),
         uuid::Uuid::new_v4().simple()
     );
     let tmp = dir.join(format!(".{name}.tmp"));

@@ -1,6 +1,5 @@
 //! What travels through the queue: the address as given and metadata, never a code.
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,11 +19,11 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(email: String) -> Self {
+    pub fn new(email: String, created_ms: u64) -> Self {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
             email,
-            created_ms: now_ms(),
+            created_ms,
             attempt: 0,
             last_error: None,
             trace: HashMap::new(),
@@ -43,13 +42,13 @@ impl Job {
     pub fn age_ms(&self, now_ms: u64) -> u64 {
         now_ms.saturating_sub(self.created_ms)
     }
-}
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    /// When the job's code stops verifying: a fixed time after the generate, however long
+    /// delivery took.
+    pub fn expires_ms(&self, code_ttl: std::time::Duration) -> u64 {
+        self.created_ms
+            .saturating_add(crate::clock::millis(code_ttl))
+    }
 }
 
 #[cfg(test)]
@@ -58,7 +57,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_tolerates_missing_optional_fields() {
-        let job = Job::new("user@example.com".into());
+        let job = Job::new("user@example.com".into(), 1);
         assert_eq!(Job::parse(&job.to_json()).unwrap(), job);
         let old = Job::parse(r#"{"id":"x","email":"a@b.co","created_ms":5}"#).unwrap();
         assert_eq!((old.attempt, old.age_ms(7)), (0, 2));
@@ -67,6 +66,9 @@ mod tests {
 
     #[test]
     fn ids_are_unique() {
-        assert_ne!(Job::new("a@b.co".into()).id, Job::new("a@b.co".into()).id);
+        assert_ne!(
+            Job::new("a@b.co".into(), 1).id,
+            Job::new("a@b.co".into(), 1).id
+        );
     }
 }

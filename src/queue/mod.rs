@@ -1,19 +1,29 @@
-//! The worker's side of the reliable queue: BLMOVE from pending into this worker's processing
-//! list, ack with LREM, retry through the delayed set, dead-letter, heartbeat and reaper.
+//! The reliable queue. A job is in exactly one place: the pending list, the processing zset
+//! (under a lease with a deadline), the delayed zset (a retry) or the dead list. A worker renews
+//! the leases of the jobs it works on; any lease not renewed in time (its worker died, stalled,
+//! was stopped or gave up after a Redis error) is reaped back to pending, so no job is stranded.
+mod backoff;
 mod job;
+mod lease;
+mod scripts;
+mod waker;
 
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
+pub use backoff::{RetryPlan, RetryPolicy, retry_delay};
+pub use job::Job;
+pub use lease::{Lease, MalformedLease};
+pub use waker::{WAIT, Waker};
 
-pub use job::{Job, now_ms};
+use scripts::SCRIPTS;
 
-use crate::store::{Keys, SCRIPTS, Store, StoreError};
+use crate::clock::Clock;
+use crate::store::{Keys, Store, StoreError, WAKE_TOKENS};
 
-/// How long one BLMOVE blocks; the dedicated connection waits this plus a margin.
-pub const FETCH_BLOCK: Duration = Duration::from_secs(1);
-const PROMOTE_BATCH: &str = "500";
+/// Most jobs moved by one promote or reap call; the next tick moves the rest.
+const BATCH: &str = "500";
+/// Most entries the dead-letter list keeps (newest first).
+const DEAD_KEPT: &str = "10000";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Depth {
@@ -24,160 +34,158 @@ pub struct Depth {
     pub oldest_pending_age_ms: Option<u64>,
 }
 
+/// How a lease ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Done,
+    /// The lease had expired and the job was reaped (another worker may have it now).
+    LeaseLost,
+}
+
+impl Settled {
+    fn from_moved(moved: i64) -> Self {
+        if moved == 1 {
+            Self::Done
+        } else {
+            Self::LeaseLost
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Queue {
     store: Store,
     keys: Keys,
-    worker_id: String,
-    processing: String,
-    /// Blocking calls get their own connection: on the shared one they would stall every request.
-    blocking: Option<MultiplexedConnection>,
+    clock: Clock,
+    lease: Duration,
 }
 
 impl Queue {
-    pub fn new(store: Store, keys: Keys, worker_id: String) -> Self {
-        let processing = keys.processing(&worker_id);
+    /// `lease`: how long a claimed job stays with its worker without a renewal.
+    pub fn new(store: Store, keys: Keys, clock: Clock, lease: Duration) -> Self {
         Self {
             store,
             keys,
-            worker_id,
-            processing,
-            blocking: None,
+            clock,
+            lease,
         }
     }
 
-    pub fn worker_id(&self) -> &str {
-        &self.worker_id
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
-    /// Waits up to `FETCH_BLOCK` for a job and moves it onto this worker's processing list.
-    pub async fn fetch(&mut self) -> Result<Option<String>, StoreError> {
-        let conn = match &mut self.blocking {
-            Some(c) => c,
-            None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(FETCH_BLOCK + Duration::from_secs(2)));
-                let c = self
-                    .store
-                    .client()
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await?;
-                self.blocking.insert(c)
-            }
-        };
-        let result = redis::cmd("BLMOVE")
-            .arg(&self.keys.pending)
-            .arg(&self.processing)
-            .arg("RIGHT")
-            .arg("LEFT")
-            .arg(FETCH_BLOCK.as_secs_f64())
-            .query_async::<Option<String>>(conn)
-            .await;
-        if result.is_err() {
-            self.blocking = None;
-        }
-        Ok(result?)
+    /// The waiter for idle periods, with its own blocking connection.
+    pub fn waker(&self) -> Waker {
+        Waker::new(self.store.clone(), self.keys.wake.clone())
     }
 
-    /// Takes up to `n` pending jobs without blocking (one script call).
-    pub async fn claim(&self, n: usize) -> Result<Vec<String>, StoreError> {
+    /// Leases up to `n` pending jobs, oldest first, in one round trip.
+    pub async fn claim(&self, n: usize) -> Result<Vec<Lease>, StoreError> {
         let n = n.to_string();
-        let keys = [self.keys.pending.as_str(), self.processing.as_str()];
-        self.store
-            .invoke(&SCRIPTS.claim, &keys, &[n.as_bytes()])
-            .await
+        let deadline = self.clock.after(self.lease).to_string();
+        let k = &self.keys;
+        let members: Vec<String> = self
+            .store
+            .invoke(
+                &SCRIPTS.claim,
+                &[&k.pending, &k.processing, &k.lease_seq],
+                &[n.as_bytes(), deadline.as_bytes()],
+            )
+            .await?;
+        members
+            .into_iter()
+            .map(|m| Lease::from_member(m).map_err(|e| StoreError::Protocol(e.to_string())))
+            .collect()
     }
 
-    pub async fn ack(&self, raw: &str) -> Result<(), StoreError> {
-        let processing = self.processing.clone();
-        let raw = raw.to_owned();
-        self.store
+    /// Ends a lease: the job is done.
+    pub async fn ack(&self, lease: &Lease) -> Result<Settled, StoreError> {
+        let (processing, member) = (self.keys.processing.clone(), lease.member().to_owned());
+        let removed: i64 = self
+            .store
             .run(|mut c| async move {
-                redis::cmd("LREM")
+                redis::cmd("ZREM")
                     .arg(processing)
-                    .arg(-1)
-                    .arg(raw)
-                    .query_async::<i64>(&mut c)
+                    .arg(member)
+                    .query_async(&mut c)
                     .await
             })
-            .await
-            .map(drop)
+            .await?;
+        Ok(Settled::from_moved(removed))
     }
 
-    pub async fn retry(&self, raw: &str, next: &Job, due_ms: u64) -> Result<(), StoreError> {
-        let due = due_ms.to_string();
-        let keys = [self.processing.as_str(), self.keys.delayed.as_str()];
-        let next = next.to_json();
-        self.store
-            .invoke::<i64>(
+    /// Ends a lease by scheduling `next` (the job with its attempt raised) for `due_ms`.
+    pub async fn retry(
+        &self,
+        lease: &Lease,
+        next: &Job,
+        due_ms: u64,
+    ) -> Result<Settled, StoreError> {
+        let (next, due) = (next.to_json(), due_ms.to_string());
+        let k = &self.keys;
+        let moved: i64 = self
+            .store
+            .invoke(
                 &SCRIPTS.retry,
-                &keys,
-                &[raw.as_bytes(), next.as_bytes(), due.as_bytes()],
+                &[&k.processing, &k.delayed],
+                &[lease.member().as_bytes(), next.as_bytes(), due.as_bytes()],
             )
-            .await
-            .map(drop)
+            .await?;
+        Ok(Settled::from_moved(moved))
     }
 
-    pub async fn dead_letter(&self, raw: &str, annotated: &str) -> Result<(), StoreError> {
-        let keys = [self.processing.as_str(), self.keys.dead.as_str()];
-        self.store
-            .invoke::<i64>(
+    /// Ends a lease by moving the job, annotated with its last error, to the dead-letter list.
+    pub async fn dead_letter(&self, lease: &Lease, annotated: &str) -> Result<Settled, StoreError> {
+        let k = &self.keys;
+        let moved: i64 = self
+            .store
+            .invoke(
                 &SCRIPTS.dead_letter,
-                &keys,
-                &[raw.as_bytes(), annotated.as_bytes()],
+                &[&k.processing, &k.dead],
+                &[
+                    lease.member().as_bytes(),
+                    annotated.as_bytes(),
+                    DEAD_KEPT.as_bytes(),
+                ],
             )
+            .await?;
+        Ok(Settled::from_moved(moved))
+    }
+
+    /// Renews the leases of jobs still being worked on; returns how many were still held.
+    pub async fn extend(&self, leases: &[Lease]) -> Result<i64, StoreError> {
+        let deadline = self.clock.after(self.lease).to_string();
+        let mut args: Vec<&[u8]> = vec![deadline.as_bytes()];
+        args.extend(leases.iter().map(|l| l.member().as_bytes()));
+        self.store
+            .invoke(&SCRIPTS.extend, &[&self.keys.processing], &args)
             .await
-            .map(drop)
     }
 
     /// Moves due retries back to pending; returns how many.
     pub async fn promote_due(&self) -> Result<i64, StoreError> {
-        let now = now_ms().to_string();
-        let keys = [self.keys.delayed.as_str(), self.keys.pending.as_str()];
+        let now = self.clock.now_ms().to_string();
+        let k = &self.keys;
         self.store
             .invoke(
                 &SCRIPTS.promote,
-                &keys,
-                &[now.as_bytes(), PROMOTE_BATCH.as_bytes()],
+                &[&k.delayed, &k.pending, &k.wake],
+                &[now.as_bytes(), BATCH.as_bytes(), WAKE_TOKENS.as_bytes()],
             )
             .await
     }
 
-    pub async fn heartbeat(&self, lifetime: Duration) -> Result<(), StoreError> {
-        let hb = self.keys.heartbeat(&self.worker_id);
-        let ms = lifetime.as_millis().to_string();
-        let keys = [hb.as_str(), self.keys.workers.as_str()];
-        self.store
-            .invoke::<i64>(
-                &SCRIPTS.heartbeat,
-                &keys,
-                &[self.worker_id.as_bytes(), ms.as_bytes()],
-            )
-            .await
-            .map(drop)
-    }
-
-    /// Returns jobs of workers whose heartbeat expired to pending; returns how many.
+    /// Returns the jobs of expired leases to pending; returns how many.
     pub async fn reap(&self) -> Result<i64, StoreError> {
-        let keys = [self.keys.workers.as_str(), self.keys.pending.as_str()];
-        let args = [
-            self.keys.processing_prefix.as_bytes(),
-            self.keys.heartbeat_prefix.as_bytes(),
-        ];
-        self.store.invoke(&SCRIPTS.reap, &keys, &args).await
-    }
-
-    /// Clean exit: anything left on the processing list goes back to pending.
-    pub async fn release(&self) -> Result<i64, StoreError> {
-        let hb = self.keys.heartbeat(&self.worker_id);
-        let keys = [
-            self.processing.as_str(),
-            self.keys.pending.as_str(),
-            self.keys.workers.as_str(),
-            hb.as_str(),
-        ];
+        let now = self.clock.now_ms().to_string();
+        let k = &self.keys;
         self.store
-            .invoke(&SCRIPTS.release, &keys, &[self.worker_id.as_bytes()])
+            .invoke(
+                &SCRIPTS.reap,
+                &[&k.processing, &k.pending, &k.wake],
+                &[now.as_bytes(), BATCH.as_bytes(), WAKE_TOKENS.as_bytes()],
+            )
             .await
     }
 }
@@ -186,16 +194,16 @@ impl Queue {
 pub async fn depth(store: &Store, keys: &Keys) -> Result<Depth, StoreError> {
     let k = [
         keys.pending.as_str(),
+        keys.processing.as_str(),
         keys.delayed.as_str(),
         keys.dead.as_str(),
-        keys.workers.as_str(),
     ];
-    let (pending, processing, delayed, dead, oldest): (i64, i64, i64, i64, Option<String>) = store
-        .invoke(&SCRIPTS.depth, &k, &[keys.processing_prefix.as_bytes()])
-        .await?;
+    let (pending, processing, delayed, dead, oldest): (i64, i64, i64, i64, Option<String>) =
+        store.invoke(&SCRIPTS.depth, &k, &[]).await?;
+    let now = Clock::System.now_ms();
     let oldest_pending_age_ms = oldest
         .and_then(|raw| Job::parse(&raw).ok())
-        .map(|j| j.age_ms(now_ms()));
+        .map(|j| j.age_ms(now));
     Ok(Depth {
         pending,
         processing,
@@ -204,3 +212,6 @@ pub async fn depth(store: &Store, keys: &Keys) -> Result<Depth, StoreError> {
         oldest_pending_age_ms,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,8 @@
 //! Each is one script, one round trip.
 use std::time::Duration;
 
-use super::{Keys, SCRIPTS, Store, StoreError};
+use super::{Keys, SCRIPTS, Store, StoreError, WAKE_TOKENS};
+use crate::clock::millis;
 use crate::domain::{CodeMac, EmailAddress, MacKey, OtpCode};
 
 /// Limits and lifetimes from the configuration.
@@ -33,6 +34,17 @@ pub enum VerifyOutcome {
     Locked {
         retry_after: Duration,
     },
+}
+
+/// What activating a mailed code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// The code is now the address's valid code.
+    Activated,
+    /// This job's code was activated before (a redelivery): left as it was.
+    AlreadyActive,
+    /// A newer generate's code is active: this older one never becomes valid.
+    Superseded,
 }
 
 #[derive(Clone)]
@@ -71,33 +83,58 @@ impl Codes {
             .store
             .invoke(
                 &SCRIPTS.generate,
-                &[&k.cooldown, &k.hour, &self.keys.pending],
+                &[&k.cooldown, &k.hour, &self.keys.pending, &self.keys.wake],
                 &[
                     cooldown.as_bytes(),
                     per_hour.as_bytes(),
                     window.as_bytes(),
                     job.as_bytes(),
+                    WAKE_TOKENS.as_bytes(),
                 ],
             )
             .await?;
-        Ok(if queued == 1 {
-            GenerateOutcome::Queued
-        } else {
-            GenerateOutcome::Limited {
+        match queued {
+            1 => Ok(GenerateOutcome::Queued),
+            0 => Ok(GenerateOutcome::Limited {
                 retry_after: Duration::from_millis(retry_ms),
-            }
-        })
+            }),
+            other => Err(StoreError::Protocol(format!("generate returned {other}"))),
+        }
     }
 
-    /// Stores the MAC of a fresh code, replacing any older code and its attempt count.
-    pub async fn store(&self, address: &EmailAddress, code: &OtpCode) -> Result<(), StoreError> {
+    /// The code a job mails: derived from the job with the server's key, so every delivery
+    /// attempt of one generate carries the same code and nothing secret is stored anywhere.
+    pub fn code_for_job(&self, job_id: &str) -> OtpCode {
+        self.mac.job_code(job_id, self.policy.digits)
+    }
+
+    /// Makes a job's code the address's valid code, once the relay accepted its mail.
+    /// `lifetime_left` runs to the code's fixed expiry (the generate time plus the code TTL).
+    pub async fn activate(
+        &self,
+        address: &EmailAddress,
+        job_id: &str,
+        job_created_ms: u64,
+        lifetime_left: Duration,
+    ) -> Result<Activation, StoreError> {
         let k = self.keys.code_keys(&self.mac, address);
-        let CodeMac(mac) = self.mac.code_mac(address, code);
-        let ttl = millis(self.policy.code_ttl).to_string();
-        self.store
-            .invoke::<i64>(&SCRIPTS.store_code, &[&k.code], &[&mac, ttl.as_bytes()])
-            .await
-            .map(drop)
+        let CodeMac(mac) = self.mac.code_mac(address, &self.code_for_job(job_id));
+        let created = job_created_ms.to_string();
+        let ttl = millis(lifetime_left).max(1).to_string();
+        let status: i64 = self
+            .store
+            .invoke(
+                &SCRIPTS.activate,
+                &[&k.code],
+                &[job_id.as_bytes(), created.as_bytes(), &mac, ttl.as_bytes()],
+            )
+            .await?;
+        match status {
+            1 => Ok(Activation::Activated),
+            0 => Ok(Activation::AlreadyActive),
+            -1 => Ok(Activation::Superseded),
+            other => Err(StoreError::Protocol(format!("activate returned {other}"))),
+        }
     }
 
     pub async fn verify(
@@ -123,16 +160,13 @@ impl Codes {
                 ],
             )
             .await?;
-        Ok(match status {
-            1 => VerifyOutcome::Verified,
-            2 => VerifyOutcome::Locked {
+        match status {
+            1 => Ok(VerifyOutcome::Verified),
+            0 => Ok(VerifyOutcome::Incorrect),
+            2 => Ok(VerifyOutcome::Locked {
                 retry_after: Duration::from_millis(retry_ms),
-            },
-            _ => VerifyOutcome::Incorrect,
-        })
+            }),
+            other => Err(StoreError::Protocol(format!("verify returned {other}"))),
+        }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -5,12 +5,18 @@ use crate::domain::{EmailAddress, MacKey};
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    /// Jobs waiting for a worker (list; producers push left, workers take right).
     pub pending: String,
+    /// Jobs being worked on (zset: member "<lease id>:<job>", score = lease deadline in ms).
+    pub processing: String,
+    /// Jobs waiting for a retry (zset: score = due time in ms).
     pub delayed: String,
+    /// Jobs that could not be delivered (list, newest first, bounded).
     pub dead: String,
-    pub workers: String,
-    pub processing_prefix: String,
-    pub heartbeat_prefix: String,
+    /// Wake-up tokens for idle workers (list, bounded); losing one costs at most one poll interval.
+    pub wake: String,
+    /// Counter that makes every lease unique.
+    pub lease_seq: String,
 }
 
 /// Keys of one address's code and failure counter.
@@ -33,20 +39,12 @@ impl Keys {
         Self {
             prefix: prefix.to_owned(),
             pending: format!("{q}:pending"),
+            processing: format!("{q}:processing"),
             delayed: format!("{q}:delayed"),
             dead: format!("{q}:dead"),
-            workers: format!("{q}:workers"),
-            processing_prefix: format!("{q}:processing:"),
-            heartbeat_prefix: format!("{q}:heartbeat:"),
+            wake: format!("{q}:wake"),
+            lease_seq: format!("{q}:lease_seq"),
         }
-    }
-
-    pub fn processing(&self, worker: &str) -> String {
-        format!("{}{worker}", self.processing_prefix)
-    }
-
-    pub fn heartbeat(&self, worker: &str) -> String {
-        format!("{}{worker}", self.heartbeat_prefix)
     }
 
     pub fn code_keys(&self, mac: &MacKey, address: &EmailAddress) -> CodeKeys {
@@ -85,9 +83,18 @@ mod tests {
         let code = keys.code_keys(&mac, &a);
         assert_eq!(hash_tag(&code.code), hash_tag(&code.fails));
         let limit = keys.limit_keys(&mac, &a);
-        assert_eq!(hash_tag(&limit.cooldown), "otp");
-        assert_eq!(hash_tag(&keys.pending), "otp");
-        assert_eq!(hash_tag(&keys.processing("w1")), "otp");
+        for k in [
+            &limit.cooldown,
+            &limit.hour,
+            &keys.pending,
+            &keys.processing,
+            &keys.delayed,
+            &keys.dead,
+            &keys.wake,
+            &keys.lease_seq,
+        ] {
+            assert_eq!(hash_tag(k), "otp", "{k}");
+        }
         assert!(!code.code.contains("user") && !limit.hour.contains("example"));
     }
 }

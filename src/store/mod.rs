@@ -8,11 +8,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, Script};
 
-pub use codes::{Codes, GenerateOutcome, Policy, VerifyOutcome};
+pub use codes::{Activation, Codes, GenerateOutcome, Policy, VerifyOutcome};
 pub use keys::{CodeKeys, Keys, LimitKeys};
 
-/// Compiled once per process.
-pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(Scripts::default);
+/// Most wake-up tokens the wake list keeps: enough to wake every idle worker of a large fleet.
+pub const WAKE_TOKENS: &str = "64";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,40 +20,23 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
 }
 
-/// The compiled scripts; `Script` keeps the SHA, so calls are EVALSHA with a load on NOSCRIPT.
-pub struct Scripts {
-    pub claim: Script,
+/// The request-path scripts, compiled once per process (`Script` keeps the SHA, so calls are
+/// EVALSHA with a load on NOSCRIPT). Each file's header names its KEYS, ARGV and return value.
+pub(crate) struct Scripts {
     pub generate: Script,
     pub verify: Script,
-    pub store_code: Script,
-    pub retry: Script,
-    pub dead_letter: Script,
-    pub promote: Script,
-    pub heartbeat: Script,
-    pub reap: Script,
-    pub release: Script,
-    pub depth: Script,
+    pub activate: Script,
 }
 
-impl Default for Scripts {
-    fn default() -> Self {
-        Self {
-            claim: Script::new(include_str!("lua/claim.lua")),
-            generate: Script::new(include_str!("lua/generate.lua")),
-            verify: Script::new(include_str!("lua/verify.lua")),
-            store_code: Script::new(include_str!("lua/store_code.lua")),
-            retry: Script::new(include_str!("lua/retry.lua")),
-            dead_letter: Script::new(include_str!("lua/dead_letter.lua")),
-            promote: Script::new(include_str!("lua/promote.lua")),
-            heartbeat: Script::new(include_str!("lua/heartbeat.lua")),
-            reap: Script::new(include_str!("lua/reap.lua")),
-            release: Script::new(include_str!("lua/release.lua")),
-            depth: Script::new(include_str!("lua/depth.lua")),
-        }
-    }
-}
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    generate: Script::new(include_str!("lua/generate.lua")),
+    verify: Script::new(include_str!("lua/verify.lua")),
+    activate: Script::new(include_str!("lua/activate.lua")),
+});
 
 /// A cheap-to-clone handle: one pipelined connection that reconnects by itself, with a hard
 /// per-call deadline so a Redis outage turns into a fast 503, never a hanging request.

@@ -1,15 +1,16 @@
-//! One job's life: a fresh code, its MAC stored, the mail sent, and the queue told the outcome.
-use std::sync::Arc;
+//! One job's life: mail the job's code, make the code valid once the relay accepted the mail,
+//! and tell the queue the outcome.
 use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
 use super::WorkerConfig;
-use crate::domain::{EmailAddress, OtpCode};
+use super::in_flight::Held;
+use crate::domain::EmailAddress;
 use crate::mail::{Mailer, SendError};
 use crate::metrics::Metrics;
-use crate::queue::{Job, Queue, now_ms};
-use crate::store::{Codes, StoreError};
+use crate::queue::{Job, Lease, Queue, RetryPlan, Settled};
+use crate::store::{Activation, Codes, StoreError};
 
 /// What became of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,31 +19,58 @@ pub enum Outcome {
     Retried,
     DeadLettered,
     DroppedExpired,
+    /// The queue update found the lease expired: the job was reaped meanwhile and runs again.
+    LeaseLost,
+    /// Redis stayed unreachable for a whole lease: the job is left to the reaper.
+    Abandoned,
 }
 
 impl Outcome {
-    fn label(self) -> &'static str {
+    pub const ALL: [Self; 6] = [
+        Self::Sent,
+        Self::Retried,
+        Self::DeadLettered,
+        Self::DroppedExpired,
+        Self::LeaseLost,
+        Self::Abandoned,
+    ];
+
+    /// The `outcome` label of `email_otp_jobs_total`.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Sent => "sent",
             Self::Retried => "retried",
             Self::DeadLettered => "dead_lettered",
             Self::DroppedExpired => "dropped_expired",
+            Self::LeaseLost => "lease_lost",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    /// The outcome of a queue update that ended a lease as `done` would have.
+    fn settled(done: Self, settled: Option<Settled>) -> Self {
+        match settled {
+            Some(Settled::Done) => done,
+            Some(Settled::LeaseLost) => Self::LeaseLost,
+            None => Self::Abandoned,
         }
     }
 }
 
 /// Processes single jobs; shared by the concurrent tasks of one worker.
 pub struct JobRunner {
-    pub(super) queue: Arc<Queue>,
+    pub(super) queue: Queue,
     pub(super) codes: Codes,
-    pub(super) mailer: Arc<Mailer>,
+    pub(super) mailer: Mailer,
     pub(super) metrics: Metrics,
     pub(super) config: WorkerConfig,
 }
 
 impl JobRunner {
-    pub async fn process(&self, raw: String) -> Outcome {
-        let job = Job::parse(&raw);
+    /// Runs the job under `held`'s lease; the lease is forgotten when this returns.
+    pub async fn process(&self, held: Held) -> Outcome {
+        let lease = held.lease();
+        let job = Job::parse(lease.job());
         let span = info_span!(
             "job",
             otel.name = "send code",
@@ -55,9 +83,21 @@ impl JobRunner {
         }
         async {
             let outcome = match job {
-                Ok(job) => self.deliver(&raw, job).await,
-                Err(e) => self.settle_dead(&raw, format!("malformed job: {e}")).await,
+                Ok(job) => self.deliver(lease, job).await,
+                Err(e) => {
+                    let error = format!("malformed job: {e}");
+                    warn!(error = %error, "dead-lettered");
+                    let annotated =
+                        serde_json::json!({ "raw": lease.job(), "last_error": error }).to_string();
+                    self.dead_letter(lease, &annotated).await
+                }
             };
+            if matches!(outcome, Outcome::LeaseLost | Outcome::Abandoned) {
+                warn!(
+                    outcome = outcome.label(),
+                    "job left to the reaper; it may be mailed again"
+                );
+            }
             self.metrics
                 .jobs
                 .with_label_values(&[outcome.label()])
@@ -68,59 +108,33 @@ impl JobRunner {
         .await
     }
 
-    async fn deliver(&self, raw: &str, job: Job) -> Outcome {
-        let ttl_ms = u64::try_from(self.codes.policy().code_ttl.as_millis()).unwrap_or(u64::MAX);
-        if job.age_ms(now_ms()) > ttl_ms {
+    async fn deliver(&self, lease: &Lease, job: Job) -> Outcome {
+        let now = self.queue.clock().now_ms();
+        let expires = job.expires_ms(self.codes.policy().code_ttl);
+        if now >= expires {
             info!(
-                age_ms = job.age_ms(now_ms()),
+                age_ms = job.age_ms(now),
                 "job older than the code lifetime; dropped"
             );
-            self.settle(|| self.queue.ack(raw)).await;
-            return Outcome::DroppedExpired;
+            let settled = self.settle(|| self.queue.ack(lease)).await;
+            return Outcome::settled(Outcome::DroppedExpired, settled);
         }
         let address = match EmailAddress::parse(&job.email) {
             Ok(a) => a,
             Err(e) => {
                 return self
-                    .settle_dead_job(raw, job, format!("invalid address: {e}"))
+                    .dead_job(lease, job, format!("invalid address: {e}"))
                     .await;
             }
         };
-        match self.send_code(&address).await {
-            Ok(()) => {
-                info!(to = %address.masked(), attempt = job.attempt + 1, "code mailed");
-                self.settle(|| self.queue.ack(raw)).await;
-                Outcome::Sent
-            }
-            Err(SendError::Permanent(e)) => {
-                self.metrics
-                    .smtp_errors
-                    .with_label_values(&["permanent"])
-                    .inc();
-                warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
-                self.settle_dead_job(raw, job, e).await
-            }
-            Err(SendError::Transient(e)) => {
-                self.metrics
-                    .smtp_errors
-                    .with_label_values(&["transient"])
-                    .inc();
-                self.retry_or_dead(raw, job, e).await
-            }
-        }
-    }
-
-    async fn send_code(&self, address: &EmailAddress) -> Result<(), SendError> {
-        let code = OtpCode::generate(self.codes.policy().digits);
-        let message = self.mailer.compose(address, &code)?;
-        // Store first: a mail must never carry a code that cannot verify.
-        self.codes
-            .store(address, &code)
-            .instrument(info_span!("store code"))
-            .await
-            .map_err(|e| SendError::Transient(format!("storing the code: {e}")))?;
+        let code = self.codes.code_for_job(&job.id);
+        let left = Duration::from_millis(expires - now);
+        let message = match self.mailer.compose(&address, &code, left) {
+            Ok(m) => m,
+            Err(e) => return self.dead_job(lease, job, e.to_string()).await,
+        };
         let started = Instant::now();
-        let result = self
+        let sent = self
             .mailer
             .send(message)
             .instrument(info_span!("smtp send", otel.kind = "client"))
@@ -128,61 +142,114 @@ impl JobRunner {
         self.metrics
             .smtp_duration
             .observe(started.elapsed().as_secs_f64());
-        result
-    }
-
-    async fn retry_or_dead(&self, raw: &str, mut job: Job, error: String) -> Outcome {
-        job.attempt += 1;
-        if job.attempt >= self.config.max_attempts {
-            warn!(attempts = job.attempt, error = %error, "giving up; dead-lettered");
-            return self.settle_dead_job(raw, job, error).await;
-        }
-        // Exponential backoff: base * 2^(attempt-1).
-        let delay = self
-            .config
-            .retry_base
-            .saturating_mul(1 << (job.attempt - 1).min(20));
-        let due = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-        warn!(attempt = job.attempt, retry_in_ms = delay.as_millis() as u64, error = %error, "send failed; will retry");
-        job.last_error = Some(error);
-        self.settle(|| self.queue.retry(raw, &job, due)).await;
-        Outcome::Retried
-    }
-
-    async fn settle_dead_job(&self, raw: &str, mut job: Job, error: String) -> Outcome {
-        job.last_error = Some(error);
-        let annotated = job.to_json();
-        self.settle(|| self.queue.dead_letter(raw, &annotated))
-            .await;
-        Outcome::DeadLettered
-    }
-
-    async fn settle_dead(&self, raw: &str, error: String) -> Outcome {
-        warn!(error = %error, "dead-lettered");
-        let annotated = serde_json::json!({ "raw": raw, "last_error": error }).to_string();
-        self.settle(|| self.queue.dead_letter(raw, &annotated))
-            .await;
-        Outcome::DeadLettered
-    }
-
-    /// Queue bookkeeping must not be skipped: while Redis is away, keep trying (the job stays
-    /// on this worker's processing list meanwhile, so a crash still leaves it to the reaper).
-    async fn settle<F, Fut>(&self, op: F)
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<(), StoreError>>,
-    {
-        let mut wait = Duration::from_millis(100);
-        for _ in 0..60 {
-            match op().await {
-                Ok(()) => return,
-                Err(e) => {
-                    warn!(error = %e, "queue update failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(2));
+        match sent {
+            Ok(()) => self.activate_and_ack(lease, &job, &address).await,
+            Err(e) => {
+                self.metrics
+                    .smtp_errors
+                    .with_label_values(&[e.class()])
+                    .inc();
+                match e {
+                    SendError::Permanent(e) => {
+                        warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
+                        self.dead_job(lease, job, e).await
+                    }
+                    SendError::Transient(e) | SendError::Unconfirmed(e) => {
+                        self.retry_or_dead(lease, job, e).await
+                    }
                 }
             }
         }
-        warn!("queue update abandoned; the job stays on the processing list for the reaper");
+    }
+
+    /// The relay took the mail: only now does its code become valid, so a mail that never went
+    /// out leaves the earlier code working. Activation is idempotent per job, so a redelivery
+    /// (after a lost lease or a crash) keeps the first activation's try budget.
+    async fn activate_and_ack(&self, lease: &Lease, job: &Job, address: &EmailAddress) -> Outcome {
+        let activated = self
+            .settle(|| {
+                let expires = job.expires_ms(self.codes.policy().code_ttl);
+                let left = expires.saturating_sub(self.queue.clock().now_ms()).max(1);
+                self.codes.activate(
+                    address,
+                    &job.id,
+                    job.created_ms,
+                    Duration::from_millis(left),
+                )
+            })
+            .instrument(info_span!("activate code"))
+            .await;
+        match activated {
+            None => return Outcome::Abandoned,
+            Some(Activation::Superseded) => {
+                info!(to = %address.masked(), "mailed, but a newer code is already valid")
+            }
+            Some(Activation::Activated | Activation::AlreadyActive) => {
+                info!(to = %address.masked(), attempt = job.attempt + 1, "code mailed")
+            }
+        }
+        let settled = self.settle(|| self.queue.ack(lease)).await;
+        Outcome::settled(Outcome::Sent, settled)
+    }
+
+    async fn retry_or_dead(&self, lease: &Lease, mut job: Job, error: String) -> Outcome {
+        job.attempt += 1;
+        let now = self.queue.clock().now_ms();
+        let expires = job.expires_ms(self.codes.policy().code_ttl);
+        match self.config.retry.plan(job.attempt, now, expires) {
+            RetryPlan::At { due_ms } => {
+                warn!(attempt = job.attempt, retry_in_ms = due_ms - now, error = %error, "send failed; will retry");
+                job.last_error = Some(error);
+                let settled = self.settle(|| self.queue.retry(lease, &job, due_ms)).await;
+                Outcome::settled(Outcome::Retried, settled)
+            }
+            RetryPlan::AttemptsExhausted => {
+                let e = format!("gave up after {} attempts: {error}", job.attempt);
+                self.dead_job(lease, job, e).await
+            }
+            RetryPlan::CodeWouldExpire => {
+                let e = format!("the code expires before the next attempt: {error}");
+                self.dead_job(lease, job, e).await
+            }
+        }
+    }
+
+    async fn dead_job(&self, lease: &Lease, mut job: Job, error: String) -> Outcome {
+        warn!(error = %error, "dead-lettered");
+        job.last_error = Some(error);
+        self.dead_letter(lease, &job.to_json()).await
+    }
+
+    async fn dead_letter(&self, lease: &Lease, annotated: &str) -> Outcome {
+        let settled = self
+            .settle(|| self.queue.dead_letter(lease, annotated))
+            .await;
+        Outcome::settled(Outcome::DeadLettered, settled)
+    }
+
+    /// Queue and code updates must not be skipped: while Redis is away, keep trying for up to
+    /// one lease. Past that another worker may have reaped the job, so give up (`None`) and let
+    /// the lease expire: the job is reaped and delivered again (at least once).
+    async fn settle<T, F, Fut>(&self, op: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let give_up = Instant::now() + self.config.lease;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match op().await {
+                Ok(v) => return Some(v),
+                Err(e) if Instant::now() + wait < give_up => {
+                    warn!(error = %e, "redis update failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    warn!(error = %e, "redis update abandoned for this lease");
+                    return None;
+                }
+            }
+        }
     }
 }

@@ -1,36 +1,42 @@
-//! Background duties of each worker: heartbeat, reaping dead workers' jobs, promoting due retries.
-use std::sync::Arc;
+//! Background duties of each worker: renewing its leases, reaping expired ones (any worker's),
+//! promoting due retries.
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::WorkerConfig;
+use super::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 
 const PROMOTE_EVERY: Duration = Duration::from_millis(250);
 
+/// Runs until `stop`; the worker stops it only after its last job settled, so leases stay
+/// renewed through a drain.
 pub async fn run(
-    queue: Arc<Queue>,
+    queue: Queue,
+    in_flight: InFlight,
     metrics: Metrics,
-    config: WorkerConfig,
-    shutdown: CancellationToken,
+    renew_every: Duration,
+    stop: CancellationToken,
 ) {
     let mut promote = tokio::time::interval(PROMOTE_EVERY);
-    let mut beat = tokio::time::interval(config.heartbeat);
+    let mut renew = tokio::time::interval(renew_every);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = beat.tick() => {
-                if let Err(e) = queue.heartbeat(config.reap_after).await {
-                    warn!(error = %e, "heartbeat failed");
+            _ = stop.cancelled() => return,
+            _ = renew.tick() => {
+                let held = in_flight.snapshot();
+                if !held.is_empty()
+                    && let Err(e) = queue.extend(&held).await
+                {
+                    warn!(error = %e, leases = held.len(), "renewing leases failed");
                 }
                 match queue.reap().await {
                     Ok(0) => {}
                     Ok(n) => {
                         metrics.jobs_reaped.inc_by(n.unsigned_abs());
-                        info!(jobs = n, "returned jobs of a dead worker to pending");
+                        info!(jobs = n, "returned jobs of expired leases to pending");
                     }
                     Err(e) => warn!(error = %e, "reaping failed"),
                 }

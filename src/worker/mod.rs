@@ -1,5 +1,6 @@
-//! The mail worker: `worker.concurrency` jobs at once, each making a fresh code, storing its MAC
-//! and mailing it; failures retried with exponential backoff or dead-lettered.
+//! The mail worker: up to `worker.concurrency` jobs at once, each under a lease the maintenance
+//! loop renews; an idle worker blocks on wake-ups instead of polling.
+mod in_flight;
 mod job_runner;
 mod maintenance;
 
@@ -12,77 +13,66 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use in_flight::InFlight;
+
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::queue::Queue;
+use crate::queue::{Queue, RetryPolicy};
 use crate::store::Codes;
 
 /// Most jobs one claim takes, so a busy worker needs few round trips per job.
 const CLAIM_BATCH: usize = 32;
 
-#[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub concurrency: usize,
-    pub max_attempts: u32,
-    pub retry_base: Duration,
-    pub heartbeat: Duration,
-    pub reap_after: Duration,
+    pub retry: RetryPolicy,
+    /// How often leases are renewed (and expired ones reaped).
+    pub renew_every: Duration,
+    /// How long a lease lasts without renewal (`worker.reap_after_secs`).
+    pub lease: Duration,
 }
 
 pub struct Worker {
-    queue: Arc<Queue>,
-    fetcher: Queue,
-    codes: Codes,
-    mailer: Arc<Mailer>,
-    metrics: Metrics,
-    config: WorkerConfig,
+    runner: Arc<JobRunner>,
+    in_flight: InFlight,
 }
 
 impl Worker {
+    /// `queue` must have been built with `config.lease` as its lease.
     pub fn new(
         queue: Queue,
-        fetcher: Queue,
         codes: Codes,
-        mailer: Arc<Mailer>,
+        mailer: Mailer,
         metrics: Metrics,
         config: WorkerConfig,
     ) -> Self {
         Self {
-            queue: Arc::new(queue),
-            fetcher,
-            codes,
-            mailer,
-            metrics,
-            config,
+            runner: Arc::new(JobRunner {
+                queue,
+                codes,
+                mailer,
+                metrics,
+                config,
+            }),
+            in_flight: InFlight::default(),
         }
     }
 
     /// Runs until `shutdown`, then finishes the jobs in flight and returns.
-    pub async fn run(mut self, shutdown: CancellationToken) {
-        let worker_id = self.queue.worker_id().to_owned();
-        info!(
-            worker_id,
-            concurrency = self.config.concurrency,
-            "worker started"
-        );
+    pub async fn run(self, shutdown: CancellationToken) {
+        let r = &self.runner;
+        let concurrency = r.config.concurrency;
+        info!(concurrency, "worker started");
+        let stop_maintenance = CancellationToken::new();
         let maintenance = tokio::spawn(maintenance::run(
-            self.queue.clone(),
-            self.metrics.clone(),
-            self.config.clone(),
-            shutdown.clone(),
+            r.queue.clone(),
+            self.in_flight.clone(),
+            r.metrics.clone(),
+            r.config.renew_every,
+            stop_maintenance.clone(),
         ));
-        let slots = Arc::new(Semaphore::new(self.config.concurrency));
-        let this = Arc::new(JobRunner {
-            queue: self.queue.clone(),
-            codes: self.codes.clone(),
-            mailer: self.mailer.clone(),
-            metrics: self.metrics.clone(),
-            config: self.config.clone(),
-        });
-        // Register before the first fetch, so a crash right after it still leaves the job to the reaper.
-        if let Err(e) = self.queue.heartbeat(self.config.reap_after).await {
-            warn!(error = %e, "first heartbeat failed; the maintenance loop retries");
-        }
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let mut waker = r.queue.waker();
         let mut backoff = Duration::from_millis(100);
         loop {
             let first = tokio::select! {
@@ -96,44 +86,46 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let fetched = match self.queue.claim(permits.len()).await {
-                Ok(jobs) if jobs.is_empty() => {
-                    // Idle: hold one slot and block until a job arrives.
-                    permits.truncate(1);
+            let failed = match r.queue.claim(permits.len()).await {
+                Ok(leases) if leases.is_empty() => {
+                    drop(permits);
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        f = self.fetcher.fetch() => f.map(|job| job.into_iter().collect()),
+                        woke = waker.wait() => woke.err(),
                     }
                 }
-                other => other,
-            };
-            match fetched {
-                Ok(jobs) => {
-                    backoff = Duration::from_millis(100);
-                    for (raw, permit) in jobs.into_iter().zip(permits) {
-                        let runner = this.clone();
+                Ok(leases) => {
+                    for (lease, permit) in leases.into_iter().zip(permits) {
+                        let held = self.in_flight.hold(lease);
+                        let runner = self.runner.clone();
                         tokio::spawn(async move {
-                            runner.process(raw).await;
+                            runner.process(held).await;
                             drop(permit);
                         });
                     }
+                    None
                 }
-                Err(e) => {
-                    warn!(error = %e, "fetching jobs failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                Err(e) => Some(e),
+            };
+            match failed {
+                None => backoff = Duration::from_millis(100),
+                Some(e) => {
+                    warn!(error = %e, "taking jobs failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
         }
         info!("worker draining in-flight jobs");
-        let all = u32::try_from(self.config.concurrency).unwrap_or(u32::MAX);
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         let _drained = slots.acquire_many(all).await;
-        let _ = maintenance.await;
-        match self.queue.release().await {
-            Ok(n) => info!(returned = n, "worker stopped"),
-            Err(e) => {
-                warn!(error = %e, "worker stopped; its jobs will be reaped by another worker")
-            }
+        stop_maintenance.cancel();
+        if let Err(e) = maintenance.await {
+            warn!(error = %e, "worker maintenance ended abnormally");
         }
+        info!("worker stopped");
     }
 }

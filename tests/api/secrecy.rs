@@ -35,8 +35,6 @@ async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
             assert!(bounded(3_600_000), "{key} TTL {ttl}");
         } else if key.ends_with(":cooldown") {
             assert!(bounded(60_000), "{key} TTL {ttl}");
-        } else if key.contains(":queue:heartbeat:") {
-            assert!(bounded(3_000), "{key} TTL {ttl}");
         } else {
             assert!(
                 key.starts_with("{otp}:queue:"),

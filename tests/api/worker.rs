@@ -15,18 +15,9 @@ async fn queue_len(redis: &TestRedis, key: &str) -> i64 {
     redis::cmd(cmd).arg(key).query_async(&mut c).await.unwrap()
 }
 
+/// Jobs under a lease (the processing zset).
 async fn processing_total(redis: &TestRedis) -> i64 {
-    let mut c = redis.connection().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("{otp}:queue:processing:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let mut n = 0;
-    for k in keys {
-        n += redis.llen(&k).await;
-    }
-    n
+    queue_len(redis, "{otp}:queue:processing").await
 }
 
 async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
@@ -69,7 +60,7 @@ async fn a_worker_killed_mid_jobs_loses_none_and_only_one_mailed_code_per_addres
     .await;
     assert!(
         processing_total(&redis).await >= 1,
-        "jobs are on the dead worker's processing list"
+        "jobs are leased to the doomed worker"
     );
     doomed.signal("KILL");
     sink.state.delay_ms.store(0, Ordering::SeqCst);

@@ -1,0 +1,257 @@
+//! Every queue operation against a real redis-server, with time moved by a manual clock.
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::*;
+use crate::clock::ManualTime;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// A throwaway redis-server on a free port, killed on drop.
+struct Redis {
+    child: Child,
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Redis {
+    async fn start(extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--maxmemory-policy", "noeviction"])
+            .args(extra)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let url = format!("redis://127.0.0.1:{port}");
+        let r = Self {
+            child,
+            _dir: dir,
+            url,
+        };
+        let store = r.store();
+        for _ in 0..100 {
+            if store.ping().await.is_ok() {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn store(&self) -> Store {
+        Store::new(&self.url, Duration::from_secs(2)).unwrap()
+    }
+
+    async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        self.store()
+            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn queue_on(redis: &Redis) -> (Queue, ManualTime, Keys) {
+    let (clock, hand) = Clock::manual(1_000_000);
+    let keys = Keys::new("t");
+    (
+        Queue::new(redis.store(), keys.clone(), clock, LEASE),
+        hand,
+        keys,
+    )
+}
+
+async fn push(redis: &Redis, keys: &Keys, n: usize) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for i in 0..n {
+        let job = Job::new(format!("u{i}@example.com"), 1_000_000);
+        let _: i64 = redis.cmd(&["LPUSH", &keys.pending, &job.to_json()]).await;
+        jobs.push(job);
+    }
+    jobs
+}
+
+async fn depth_of(redis: &Redis, keys: &Keys) -> (i64, i64, i64, i64) {
+    let d = depth(&redis.store(), keys).await.unwrap();
+    (d.pending, d.processing, d.delayed, d.dead)
+}
+
+#[tokio::test]
+async fn claim_leases_oldest_first_and_ack_ends_the_lease_once() {
+    let redis = Redis::start(&[]).await;
+    let (q, _, keys) = queue_on(&redis).await;
+    let jobs = push(&redis, &keys, 3).await;
+    let leases = q.claim(2).await.unwrap();
+    let got: Vec<Job> = leases
+        .iter()
+        .map(|l| Job::parse(l.job()).unwrap())
+        .collect();
+    assert_eq!(got, jobs[..2]);
+    assert_eq!(depth_of(&redis, &keys).await, (1, 2, 0, 0));
+    let deadline: f64 = redis
+        .cmd(&["ZSCORE", &keys.processing, leases[0].member()])
+        .await;
+    assert_eq!(deadline as u64, 1_000_000 + 30_000);
+    assert_eq!(q.ack(&leases[0]).await.unwrap(), Settled::Done);
+    assert_eq!(q.ack(&leases[0]).await.unwrap(), Settled::LeaseLost);
+    assert_eq!(q.claim(5).await.unwrap().len(), 1);
+    assert!(q.claim(5).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_reaped_and_its_late_ack_is_reported_lost() {
+    let redis = Redis::start(&[]).await;
+    let (q, hand, keys) = queue_on(&redis).await;
+    push(&redis, &keys, 2).await;
+    let leases = q.claim(2).await.unwrap();
+    hand.advance(Duration::from_secs(20));
+    assert_eq!(q.extend(&leases[..1]).await.unwrap(), 1);
+    assert_eq!(q.reap().await.unwrap(), 0, "nothing expired yet");
+    hand.advance(Duration::from_secs(11));
+    assert_eq!(q.reap().await.unwrap(), 1, "only the lease not renewed");
+    assert_eq!(depth_of(&redis, &keys).await, (1, 1, 0, 0));
+    let again = q.claim(1).await.unwrap();
+    assert_eq!(again[0].job(), leases[1].job(), "the same job, re-leased");
+    assert_ne!(again[0], leases[1], "under a new lease");
+    let next = Job::parse(leases[1].job()).unwrap();
+    assert_eq!(
+        q.retry(&leases[1], &next, 0).await.unwrap(),
+        Settled::LeaseLost
+    );
+    assert_eq!(q.extend(&leases[1..]).await.unwrap(), 0, "not revived");
+    assert_eq!(q.ack(&again[0]).await.unwrap(), Settled::Done);
+    assert_eq!(q.ack(&leases[0]).await.unwrap(), Settled::Done);
+    assert_eq!(depth_of(&redis, &keys).await, (0, 0, 0, 0));
+}
+
+#[tokio::test]
+async fn retry_waits_in_delayed_until_due_then_is_taken_next() {
+    let redis = Redis::start(&[]).await;
+    let (q, hand, keys) = queue_on(&redis).await;
+    push(&redis, &keys, 1).await;
+    let lease = q.claim(1).await.unwrap().remove(0);
+    let mut next = Job::parse(lease.job()).unwrap();
+    next.attempt = 1;
+    let due = q.clock().after(Duration::from_secs(4));
+    assert_eq!(q.retry(&lease, &next, due).await.unwrap(), Settled::Done);
+    push(&redis, &keys, 1).await;
+    hand.advance(Duration::from_millis(3_999));
+    assert_eq!(q.promote_due().await.unwrap(), 0);
+    hand.advance(Duration::from_millis(1));
+    assert_eq!(q.promote_due().await.unwrap(), 1);
+    let first = q.claim(1).await.unwrap().remove(0);
+    assert_eq!(
+        Job::parse(first.job()).unwrap(),
+        next,
+        "a due retry goes first"
+    );
+}
+
+#[tokio::test]
+async fn the_dead_letter_list_is_bounded_and_newest_first() {
+    let redis = Redis::start(&[]).await;
+    let (q, _, keys) = queue_on(&redis).await;
+    push(&redis, &keys, 2).await;
+    for (i, lease) in q.claim(2).await.unwrap().iter().enumerate() {
+        let note = format!("dead {i}");
+        assert_eq!(q.dead_letter(lease, &note).await.unwrap(), Settled::Done);
+        assert_eq!(
+            q.dead_letter(lease, &note).await.unwrap(),
+            Settled::LeaseLost
+        );
+    }
+    let dead: Vec<String> = redis.cmd(&["LRANGE", &keys.dead, "0", "-1"]).await;
+    assert_eq!(dead, ["dead 1", "dead 0"]);
+    assert_eq!(DEAD_KEPT.parse::<usize>().unwrap(), 10_000);
+}
+
+#[tokio::test]
+async fn wake_tokens_are_bounded_and_wake_a_waiting_worker() {
+    let redis = Redis::start(&[]).await;
+    let (q, hand, keys) = queue_on(&redis).await;
+    push(&redis, &keys, 1).await;
+    let lease = q.claim(1).await.unwrap().remove(0);
+    let next = Job::parse(lease.job()).unwrap();
+    for _ in 0..100 {
+        let _: i64 = redis.cmd(&["LPUSH", &keys.wake, "1"]).await;
+    }
+    q.retry(&lease, &next, 0).await.unwrap();
+    hand.advance(Duration::from_millis(1));
+    assert_eq!(q.promote_due().await.unwrap(), 1);
+    let tokens: i64 = redis.cmd(&["LLEN", &keys.wake]).await;
+    assert_eq!(tokens.to_string(), WAKE_TOKENS);
+    let mut waker = q.waker();
+    assert!(waker.wait().await.unwrap(), "a token is waiting");
+    let _: i64 = redis.cmd(&["DEL", &keys.wake]).await;
+    assert!(!waker.wait().await.unwrap(), "no token: times out");
+}
+
+/// At maxmemory Redis refuses new work, but leased jobs still move through the queue.
+#[tokio::test]
+async fn under_oom_jobs_already_queued_are_still_claimed_and_settled() {
+    let redis = Redis::start(&[]).await;
+    let (q, hand, keys) = queue_on(&redis).await;
+    push(&redis, &keys, 3).await;
+    let used: String = redis.cmd(&["INFO", "memory"]).await;
+    let used: u64 = used
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _: String = redis
+        .cmd(&["CONFIG", "SET", "maxmemory", &(used / 2).to_string()])
+        .await;
+    let refused = redis
+        .store()
+        .run(|mut c| async move {
+            redis::cmd("LPUSH")
+                .arg("t:other")
+                .arg("x")
+                .query_async::<i64>(&mut c)
+                .await
+        })
+        .await;
+    assert!(
+        format!("{:?}", refused.unwrap_err()).contains("OOM"),
+        "Redis is refusing writes"
+    );
+    let leases = q.claim(3).await.unwrap();
+    assert_eq!(leases.len(), 3);
+    assert_eq!(q.extend(&leases).await.unwrap(), 3);
+    let mut next = Job::parse(leases[1].job()).unwrap();
+    next.attempt = 1;
+    assert_eq!(q.ack(&leases[0]).await.unwrap(), Settled::Done);
+    assert_eq!(q.retry(&leases[1], &next, 0).await.unwrap(), Settled::Done);
+    assert_eq!(q.dead_letter(&leases[2], "x").await.unwrap(), Settled::Done);
+    hand.advance(Duration::from_millis(1));
+    assert_eq!(q.promote_due().await.unwrap(), 1);
+    assert_eq!(depth_of(&redis, &keys).await, (1, 0, 0, 1));
+}
