@@ -90,7 +90,7 @@ async fn a_generate_and_its_mail_are_one_trace_across_api_and_worker() {
         .iter()
         .find(|s| s.mode.contains("api") && s.name == "POST /otp/generate")
         .unwrap_or_else(|| panic!("no API span in {spans:?}"));
-    for name in ["send code", "store code", "smtp send"] {
+    for name in ["send code", "smtp send", "activate code"] {
         assert!(
             spans.iter().any(|s| s.mode.contains("worker")
                 && s.name == name
