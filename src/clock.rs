@@ -50,7 +50,7 @@ fn system_now_ms() -> u64 {
     // visibly (counted as expired) instead of keeping it forever.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| millis(d))
+        .map(millis)
         .unwrap_or(0)
 }
 
