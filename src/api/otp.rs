@@ -113,8 +113,10 @@ impl OtpApi {
     /// Send a code to an address
     ///
     /// Validates the address, applies the per-address limits (a cooldown and an hourly cap, shared by
-    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. The code
-    /// replaces any earlier one for the address and expires after `otp.ttl_secs` (600 s by default).
+    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. Once the
+    /// mail server accepted the mail, its code replaces any earlier one for the address (until then
+    /// the earlier code keeps working). The code expires `otp.ttl_secs` (600 s by default) after
+    /// this request.
     #[oai(
         path = "/otp/generate",
         method = "post",
