@@ -114,7 +114,7 @@ impl Metrics {
                 &r,
                 IntCounter::new(
                     "email_otp_jobs_reaped_total",
-                    "Jobs of dead workers returned to pending.",
+                    "Jobs whose lease expired (worker died, stalled or gave up), moved back to pending.",
                 ),
             ),
             smtp_duration: reg(
