@@ -1,4 +1,4 @@
-//! The command line of design.md §5.
+//! The command line: serve, api, worker, dev, openapi, check-config.
 use std::path::PathBuf;
 
 use anyhow::Context;

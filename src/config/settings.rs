@@ -1,4 +1,4 @@
-//! The typed configuration tree with the defaults of design.md §4.
+//! The typed configuration tree and its defaults (the README's configuration table).
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

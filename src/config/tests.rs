@@ -43,7 +43,7 @@ fn defaults_match_the_design_table() {
             (0, 100)
         );
         assert_eq!(s.mail.transport, MailTransportKind::Smtp);
-        // design.md says pool_size 4; bench/run measured 8 as the best default (BENCHMARKS.md).
+        // 8 connections measured best in bench/run (BENCHMARKS.md).
 
         assert_eq!(
             (s.smtp.port, s.smtp.security, s.smtp.pool_size),

@@ -90,7 +90,7 @@ workload template, so a bad combination fails rendering with a clear message.
 {{- end }}
 
 {{/*
-Environment shared by the API and worker containers: design.md section 4,
+Environment shared by the API and worker containers, one variable per setting:
 OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 */}}
 {{- define "email-otp.env" -}}
