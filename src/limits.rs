@@ -1,5 +1,5 @@
 //! In-process per-client-IP limit (governor) and the client-IP rule for trusted proxies.
-//! Per-address limits live in Redis (store::scripts) so they hold across API replicas.
+//! Per-address limits live in Redis (codes::generate.lua) so they hold across API replicas.
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;

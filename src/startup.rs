@@ -10,13 +10,15 @@ use tracing::{info, warn};
 
 use crate::api::{AdminState, OtpApi, admin_app};
 use crate::clock::Clock;
+use crate::codes::{Codes, Policy};
 use crate::config::Settings;
 use crate::domain::MacKey;
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
+use crate::queue::QueueKeys;
 use crate::queue::{Queue, RetryPolicy};
-use crate::store::{Codes, Keys, Policy, Store};
+use crate::store::Store;
 use crate::worker::{Worker, WorkerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +93,15 @@ pub async fn run(
         Duration::from_millis(settings.redis.timeout_ms),
     )
     .context("redis.url is not a valid Redis URL")?;
-    let keys = Keys::new(&settings.redis.key_prefix);
+    let keys = QueueKeys::new(&settings.redis.key_prefix);
     let mac = MacKey::new(settings.hmac_key().as_bytes());
     let metrics = Metrics::new();
-    let codes = Codes::new(store.clone(), keys.clone(), mac, policy(&settings));
+    let codes = Codes::new(
+        store.clone(),
+        &settings.redis.key_prefix,
+        mac,
+        policy(&settings),
+    );
     // Built before any listener opens: broken templates or a bad mail.from stop the process here.
     let mailer = if mode.has_worker() {
         Some(Mailer::from_settings(&settings)?)

@@ -6,12 +6,13 @@ use tracing::warn;
 
 use crate::metrics::Metrics;
 use crate::queue;
-use crate::store::{Keys, Store};
+use crate::queue::QueueKeys;
+use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
-    pub keys: Keys,
+    pub keys: QueueKeys,
     pub metrics: Metrics,
 }
 

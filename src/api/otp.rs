@@ -10,11 +10,12 @@ use tracing::{info, warn};
 use super::errors::{ApiError, ErrorCode};
 use super::strict_string::{EmailString, OtpString};
 use crate::clock::Clock;
+use crate::codes::{Codes, GenerateOutcome, VerifyOutcome};
 use crate::domain::{EmailAddress, OtpCode};
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::queue::Job;
-use crate::store::{Codes, GenerateOutcome, StoreError, VerifyOutcome};
+use crate::store::StoreError;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
@@ -191,7 +192,7 @@ impl OtpApi {
         job.trace = crate::telemetry::inject_current();
         match self
             .codes
-            .request(&address, &job.to_json())
+            .request(&address, &job)
             .await
             .map_err(unavailable)?
         {
@@ -265,31 +266,25 @@ fn unavailable(e: StoreError) -> ApiError {
     ApiError::unavailable()
 }
 
-impl OtpApi {
-    /// An instance for printing the spec: it never touches Redis (the store connects lazily).
-    pub fn spec_only() -> Self {
-        use crate::domain::MacKey;
-        use crate::store::{Keys, Policy, Store};
-        let store = Store::new("redis://127.0.0.1:1", std::time::Duration::from_millis(1));
-        let policy = Policy {
-            code_ttl: std::time::Duration::from_secs(600),
-            digits: 6,
-            max_attempts: 5,
-            email_cooldown: std::time::Duration::from_secs(60),
-            email_per_hour: 5,
-            verify_failures_per_hour: 100,
-        };
-        Self {
-            codes: Codes::new(
-                store.unwrap_or_else(|e| panic!("{e}")),
-                Keys::new("otp"),
-                MacKey::new(b"spec"),
-                policy,
-            ),
-            ip_limiter: None,
-            proxies: TrustedProxies::default(),
-            metrics: Metrics::new(),
-            digits: 6,
-        }
+/// The API's description without the API: what `email-otp openapi` prints needs no Redis, key
+/// or policy, only the routes' static metadata.
+pub struct SpecOnly;
+
+impl OpenApi for SpecOnly {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        OtpApi::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        OtpApi::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        _: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
     }
 }

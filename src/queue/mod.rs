@@ -4,6 +4,7 @@
 //! was stopped or gave up after a Redis error) is reaped back to pending, so no job is stranded.
 mod backoff;
 mod job;
+mod keys;
 mod lease;
 mod scripts;
 mod waker;
@@ -12,13 +13,14 @@ use std::time::Duration;
 
 pub use backoff::{RetryPlan, RetryPolicy, retry_delay};
 pub use job::Job;
+pub use keys::{QueueKeys, WAKE_TOKENS};
 pub use lease::{Lease, MalformedLease};
 pub use waker::{WAIT, Waker};
 
 use scripts::SCRIPTS;
 
 use crate::clock::Clock;
-use crate::store::{Keys, Store, StoreError, WAKE_TOKENS};
+use crate::store::{Store, StoreError};
 
 /// Most jobs moved by one promote or reap call; the next tick moves the rest.
 const BATCH: &str = "500";
@@ -55,14 +57,14 @@ impl Settled {
 #[derive(Clone)]
 pub struct Queue {
     store: Store,
-    keys: Keys,
+    keys: QueueKeys,
     clock: Clock,
     lease: Duration,
 }
 
 impl Queue {
     /// `lease`: how long a claimed job stays with its worker without a renewal.
-    pub fn new(store: Store, keys: Keys, clock: Clock, lease: Duration) -> Self {
+    pub fn new(store: Store, keys: QueueKeys, clock: Clock, lease: Duration) -> Self {
         Self {
             store,
             keys,
@@ -191,7 +193,7 @@ impl Queue {
 }
 
 /// Reads queue depth by state in one script call; used by `/metrics` in every mode.
-pub async fn depth(store: &Store, keys: &Keys) -> Result<Depth, StoreError> {
+pub async fn depth(store: &Store, keys: &QueueKeys) -> Result<Depth, StoreError> {
     let k = [
         keys.pending.as_str(),
         keys.processing.as_str(),

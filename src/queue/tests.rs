@@ -77,9 +77,9 @@ impl Drop for Redis {
     }
 }
 
-async fn queue_on(redis: &Redis) -> (Queue, ManualTime, Keys) {
+async fn queue_on(redis: &Redis) -> (Queue, ManualTime, QueueKeys) {
     let (clock, hand) = Clock::manual(1_000_000);
-    let keys = Keys::new("t");
+    let keys = QueueKeys::new("t");
     (
         Queue::new(redis.store(), keys.clone(), clock, LEASE),
         hand,
@@ -87,7 +87,7 @@ async fn queue_on(redis: &Redis) -> (Queue, ManualTime, Keys) {
     )
 }
 
-async fn push(redis: &Redis, keys: &Keys, n: usize) -> Vec<Job> {
+async fn push(redis: &Redis, keys: &QueueKeys, n: usize) -> Vec<Job> {
     let mut jobs = Vec::new();
     for i in 0..n {
         let job = Job::new(format!("u{i}@example.com"), 1_000_000);
@@ -97,7 +97,7 @@ async fn push(redis: &Redis, keys: &Keys, n: usize) -> Vec<Job> {
     jobs
 }
 
-async fn depth_of(redis: &Redis, keys: &Keys) -> (i64, i64, i64, i64) {
+async fn depth_of(redis: &Redis, keys: &QueueKeys) -> (i64, i64, i64, i64) {
     let d = depth(&redis.store(), keys).await.unwrap();
     (d.pending, d.processing, d.delayed, d.dead)
 }

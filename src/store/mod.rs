@@ -1,18 +1,9 @@
-//! Redis access: the shared multiplexed connection and the Lua scripts, each one round trip.
-mod codes;
-mod keys;
-
-use std::sync::LazyLock;
+//! The Redis connection layer: one shared multiplexed connection with a deadline per call, and
+//! script invocation. What the keys and scripts mean lives with their users (`codes`, `queue`).
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, Script};
-
-pub use codes::{Activation, Codes, GenerateOutcome, Policy, VerifyOutcome};
-pub use keys::{CodeKeys, Keys, LimitKeys};
-
-/// Most wake-up tokens the wake list keeps: enough to wake every idle worker of a large fleet.
-pub const WAKE_TOKENS: &str = "64";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,20 +14,6 @@ pub enum StoreError {
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
 }
-
-/// The request-path scripts, compiled once per process (`Script` keeps the SHA, so calls are
-/// EVALSHA with a load on NOSCRIPT). Each file's header names its KEYS, ARGV and return value.
-pub(crate) struct Scripts {
-    pub generate: Script,
-    pub verify: Script,
-    pub activate: Script,
-}
-
-pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    generate: Script::new(include_str!("lua/generate.lua")),
-    verify: Script::new(include_str!("lua/verify.lua")),
-    activate: Script::new(include_str!("lua/activate.lua")),
-});
 
 /// A cheap-to-clone handle: one pipelined connection that reconnects by itself, with a hard
 /// per-call deadline so a Redis outage turns into a fast 503, never a hanging request.

@@ -6,11 +6,12 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::WorkerConfig;
 use super::in_flight::Held;
+use crate::codes::{Activation, Codes};
 use crate::domain::EmailAddress;
 use crate::mail::{Mailer, SendError};
 use crate::metrics::Metrics;
 use crate::queue::{Job, Lease, Queue, RetryPlan, Settled};
-use crate::store::{Activation, Codes, StoreError};
+use crate::store::StoreError;
 
 /// What became of one job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

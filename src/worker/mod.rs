@@ -15,10 +15,10 @@ use tracing::{info, warn};
 
 use in_flight::InFlight;
 
+use crate::codes::Codes;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, RetryPolicy};
-use crate::store::Codes;
 
 /// Most jobs one claim takes, so a busy worker needs few round trips per job.
 const CLAIM_BATCH: usize = 32;

@@ -1,10 +1,17 @@
-//! The request-path operations: ask for a code (limits + enqueue), store a code, verify a code.
-//! Each is one script, one round trip.
+//! The life of a code: ask for one (limits + enqueue), activate a mailed one, verify one. Each is
+//! one script, one round trip; the scripts' headers in `lua/` name their KEYS, ARGV and returns.
+mod keys;
+mod scripts;
+
 use std::time::Duration;
 
-use super::{Keys, SCRIPTS, Store, StoreError, WAKE_TOKENS};
+pub use keys::{AddressKeys, CodeKeys, LimitKeys};
+use scripts::SCRIPTS;
+
 use crate::clock::millis;
 use crate::domain::{CodeMac, EmailAddress, MacKey, OtpCode};
+use crate::queue::{Job, QueueKeys, WAKE_TOKENS};
+use crate::store::{Store, StoreError};
 
 /// Limits and lifetimes from the configuration.
 #[derive(Debug, Clone)]
@@ -50,16 +57,18 @@ pub enum Activation {
 #[derive(Clone)]
 pub struct Codes {
     store: Store,
-    keys: Keys,
+    keys: AddressKeys,
+    queue: QueueKeys,
     mac: MacKey,
     policy: Policy,
 }
 
 impl Codes {
-    pub fn new(store: Store, keys: Keys, mac: MacKey, policy: Policy) -> Self {
+    pub fn new(store: Store, prefix: &str, mac: MacKey, policy: Policy) -> Self {
         Self {
             store,
-            keys,
+            keys: AddressKeys::new(prefix),
+            queue: QueueKeys::new(prefix),
             mac,
             policy,
         }
@@ -73,8 +82,9 @@ impl Codes {
     pub async fn request(
         &self,
         address: &EmailAddress,
-        job: &str,
+        job: &Job,
     ) -> Result<GenerateOutcome, StoreError> {
+        let job = job.to_json();
         let k = self.keys.limit_keys(&self.mac, address);
         let cooldown = millis(self.policy.email_cooldown).to_string();
         let per_hour = self.policy.email_per_hour.to_string();
@@ -83,7 +93,7 @@ impl Codes {
             .store
             .invoke(
                 &SCRIPTS.generate,
-                &[&k.cooldown, &k.hour, &self.keys.pending, &self.keys.wake],
+                &[&k.cooldown, &k.hour, &self.queue.pending, &self.queue.wake],
                 &[
                     cooldown.as_bytes(),
                     per_hour.as_bytes(),

@@ -1,22 +1,12 @@
-//! Every Redis key name in one place. Queue and limit keys share the `{prefix}` hash tag;
-//! per-address code keys share one tag per address, so every script touches one cluster slot.
+//! Per-address key names. Limit keys share the queue's `{prefix}` hash tag (generate checks limits
+//! and enqueues in one script); code keys share one tag per address. Key names carry a keyed hash
+//! of the address, never the address.
 use crate::domain::{EmailAddress, MacKey};
 
+/// Names of the per-address keys under one key prefix.
 #[derive(Debug, Clone)]
-pub struct Keys {
+pub struct AddressKeys {
     prefix: String,
-    /// Jobs waiting for a worker (list; producers push left, workers take right).
-    pub pending: String,
-    /// Jobs being worked on (zset: member "<lease id>:<job>", score = lease deadline in ms).
-    pub processing: String,
-    /// Jobs waiting for a retry (zset: score = due time in ms).
-    pub delayed: String,
-    /// Jobs that could not be delivered (list, newest first, bounded).
-    pub dead: String,
-    /// Wake-up tokens for idle workers (list, bounded); losing one costs at most one poll interval.
-    pub wake: String,
-    /// Counter that makes every lease unique.
-    pub lease_seq: String,
 }
 
 /// Keys of one address's code and failure counter.
@@ -33,17 +23,10 @@ pub struct LimitKeys {
     pub hour: String,
 }
 
-impl Keys {
+impl AddressKeys {
     pub fn new(prefix: &str) -> Self {
-        let q = format!("{{{prefix}}}:queue");
         Self {
             prefix: prefix.to_owned(),
-            pending: format!("{q}:pending"),
-            processing: format!("{q}:processing"),
-            delayed: format!("{q}:delayed"),
-            dead: format!("{q}:dead"),
-            wake: format!("{q}:wake"),
-            lease_seq: format!("{q}:lease_seq"),
         }
     }
 
@@ -77,22 +60,14 @@ mod tests {
 
     #[test]
     fn keys_of_one_script_share_a_hash_tag() {
-        let keys = Keys::new("otp");
+        let keys = AddressKeys::new("otp");
+        let queue = crate::queue::QueueKeys::new("otp");
         let mac = MacKey::new(b"k");
         let a = EmailAddress::parse("user@example.com").unwrap();
         let code = keys.code_keys(&mac, &a);
         assert_eq!(hash_tag(&code.code), hash_tag(&code.fails));
         let limit = keys.limit_keys(&mac, &a);
-        for k in [
-            &limit.cooldown,
-            &limit.hour,
-            &keys.pending,
-            &keys.processing,
-            &keys.delayed,
-            &keys.dead,
-            &keys.wake,
-            &keys.lease_seq,
-        ] {
+        for k in [&limit.cooldown, &limit.hour, &queue.pending, &queue.wake] {
             assert_eq!(hash_tag(k), "otp", "{k}");
         }
         assert!(!code.code.contains("user") && !limit.hour.contains("example"));
