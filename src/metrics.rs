@@ -42,6 +42,10 @@ pub struct MetricSet {
 
 /// Registers a metric built at start-up. Names are static and unique, so an error here is a bug
 /// and stops the process before it serves anything.
+#[allow(
+    clippy::panic,
+    reason = "start-up only: a metric that cannot register is a bug in this file"
+)]
 fn reg<M: Collector + Clone + 'static>(r: &Registry, metric: prometheus::Result<M>) -> M {
     let metric = metric.unwrap_or_else(|e| panic!("building a metric: {e}"));
     if let Err(e) = r.register(Box::new(metric.clone())) {

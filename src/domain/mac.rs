@@ -3,7 +3,7 @@
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::code::{MAX_DIGITS, MIN_DIGITS};
 use super::{EmailAddress, OtpCode};
@@ -19,12 +19,16 @@ pub struct MacKey(HmacSha256);
 pub struct CodeMac(pub [u8; 32]);
 
 impl MacKey {
+    /// HMAC's own key preparation (RFC 2104 §2): a key longer than the 64-byte block is hashed
+    /// first, then the key is zero-padded to the block. Done here so construction cannot fail.
     pub fn new(key: &[u8]) -> Self {
-        // HMAC accepts keys of any length, so this cannot fail; the fallback only satisfies types.
-        Self(
-            HmacSha256::new_from_slice(key)
-                .unwrap_or_else(|_| HmacSha256::new(&Default::default())),
-        )
+        let mut block = [0u8; 64];
+        if key.len() > block.len() {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        Self(HmacSha256::new(&block.into()))
     }
 
     fn digest(&self, parts: &[&[u8]]) -> [u8; 32] {
@@ -138,6 +142,16 @@ mod tests {
             .sum();
         // 9 degrees of freedom: chi2 > 33.7 has p < 0.0001.
         assert!(chi2 < 33.7, "first digits {counts:?}");
+    }
+
+    #[test]
+    fn key_preparation_matches_the_hmac_crate_for_every_length() {
+        for len in [0, 1, 31, 32, 63, 64, 65, 200] {
+            let key = vec![7u8; len];
+            let reference = HmacSha256::new_from_slice(&key).unwrap();
+            let a = MacKey(reference).digest(&[b"x"]);
+            assert_eq!(MacKey::new(&key).digest(&[b"x"]), a, "key length {len}");
+        }
     }
 
     #[test]

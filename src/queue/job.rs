@@ -30,9 +30,12 @@ impl Job {
         }
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "strings, integers and a string map always serialise to JSON"
+    )]
     pub fn to_json(&self) -> String {
-        // A struct of strings and integers always serialises.
-        serde_json::to_string(self).unwrap_or_default()
+        serde_json::to_string(self).expect("a Job serialises")
     }
 
     pub fn parse(raw: &str) -> Result<Self, serde_json::Error> {
