@@ -188,7 +188,7 @@ impl OtpApi {
                 )
             })?;
         }
-        let mut job = Job::new(address.as_given(), Clock::System.now_ms());
+        let mut job = Job::new(address.for_delivery(), Clock::System.now_ms());
         job.trace = crate::telemetry::inject_current();
         match self
             .codes

@@ -27,7 +27,7 @@ pub enum EmailError {
     Domain,
 }
 
-/// A validated address. `as_given` is what the mail is sent to (local part untouched, domain in
+/// A validated address. `for_delivery` is what the mail is sent to (local part untouched, domain in
 /// ASCII form); `identity` binds codes; `limit_key` groups aliases of one mailbox for rate limits.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EmailAddress {
@@ -59,7 +59,7 @@ impl EmailAddress {
     }
 
     /// The address the mail goes to: the local part as given, the domain as punycode.
-    pub fn as_given(&self) -> String {
+    pub fn for_delivery(&self) -> String {
         format!("{}@{}", self.local, self.domain_ascii)
     }
 
@@ -217,7 +217,7 @@ mod tests {
         let puny = EmailAddress::parse("User+news@XN--BCHER-KVA.example").unwrap();
         assert_eq!(unicode.domain(), "xn--bcher-kva.example");
         assert_eq!(unicode.limit_key(), puny.limit_key());
-        assert_eq!(puny.as_given(), "User+news@xn--bcher-kva.example");
+        assert_eq!(puny.for_delivery(), "User+news@xn--bcher-kva.example");
     }
 
     #[test]
@@ -248,7 +248,7 @@ mod tests {
         #[test]
         fn any_accepted_address_is_one_safe_recipient(s in "\\PC{0,80}") {
             if let Ok(a) = EmailAddress::parse(&s) {
-                let given = a.as_given();
+                let given = a.for_delivery();
                 prop_assert!(given.len() <= 254);
                 prop_assert_eq!(given.matches('@').count(), 1);
                 prop_assert!(!given.chars().any(|c| c.is_control() || c.is_whitespace()
@@ -265,8 +265,8 @@ mod tests {
         ) {
             let input = format!("{local}@{domain}");
             let a = EmailAddress::parse(&input).unwrap();
-            prop_assert_eq!(a.as_given(), input.clone());
-            prop_assert_eq!(EmailAddress::parse(&a.as_given()).unwrap(), a);
+            prop_assert_eq!(a.for_delivery(), input.clone());
+            prop_assert_eq!(EmailAddress::parse(&a.for_delivery()).unwrap(), a);
         }
 
         #[test]

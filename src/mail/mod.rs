@@ -49,7 +49,7 @@ impl Mailer {
     ) -> Result<Message, SendError> {
         let permanent = |e: &dyn std::fmt::Display| SendError::Permanent(e.to_string());
         let address = Address::new(to.local_part(), to.domain()).map_err(|e| permanent(&e))?;
-        let given = to.as_given();
+        let given = to.for_delivery();
         let ctx = MailContext {
             code: code.reveal(),
             email: &given,
