@@ -1,8 +1,8 @@
 //! Every metric in one place, on one registry served at the admin port's `/metrics`.
 //! Labels are bounded enums or route patterns: never an address, a code or a raw path.
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -210,7 +210,9 @@ impl MetricSet {
             self.queue_depth.with_label_values(&[s]).set(v);
         }
         let age = d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
-        self.queue_oldest_age.with_label_values::<&str>(&[]).set(age);
+        self.queue_oldest_age
+            .with_label_values::<&str>(&[])
+            .set(age);
     }
 
     pub fn encode(&self) -> String {
@@ -243,12 +245,21 @@ mod tests {
         };
         m.set_queue_depth(Some(&depth));
         let text = m.encode();
-        assert!(text.contains("email_otp_queue_depth{state=\"pending\"} 3"), "{text}");
-        assert!(text.contains("email_otp_queue_oldest_pending_age_seconds 1.5"), "{text}");
+        assert!(
+            text.contains("email_otp_queue_depth{state=\"pending\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("email_otp_queue_oldest_pending_age_seconds 1.5"),
+            "{text}"
+        );
         m.set_queue_depth(None);
         let text = m.encode();
         assert!(!text.contains("email_otp_queue_"), "{text}");
         m.set_queue_depth(Some(&Depth::default()));
-        assert!(m.encode().contains("email_otp_queue_oldest_pending_age_seconds 0"));
+        assert!(
+            m.encode()
+                .contains("email_otp_queue_oldest_pending_age_seconds 0")
+        );
     }
 }

@@ -107,3 +107,83 @@ async fn scrape_metrics(Data(state): Data<&AdminState>) -> Response {
         .with_content_type("text/plain; version=0.0.4; charset=utf-8")
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use poem::{Endpoint, Request};
+
+    use super::*;
+    use crate::health::TaskState;
+
+    async fn get(app: &impl Endpoint, path: &str) -> (StatusCode, String) {
+        let resp = app
+            .get_response(Request::builder().uri_str(path).finish())
+            .await;
+        let code = resp.status();
+        (code, resp.into_body().into_string().await.unwrap())
+    }
+
+    /// Redis on a port nobody listens on: probes must not care.
+    fn app(health: &Health) -> impl Endpoint {
+        let store = Store::new("redis://127.0.0.1:9", Duration::from_millis(100)).unwrap();
+        let metrics = Metrics::new();
+        admin_app(AdminState::new(
+            store,
+            Keys::new("otp"),
+            metrics,
+            health.clone(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_start_and_drain_not_redis() {
+        let health = Health::new(Metrics::new());
+        let app = app(&health);
+        assert_eq!(
+            get(&app, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.set_ready(true);
+        assert_eq!(get(&app, "/readyz").await, (StatusCode::OK, "ready".into()));
+        health.begin_drain();
+        assert_eq!(
+            get(&app, "/readyz").await,
+            (StatusCode::SERVICE_UNAVAILABLE, "draining".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn healthz_names_a_task_that_stopped() {
+        let health = Health::new(Metrics::new());
+        let app = app(&health);
+        health.set_task("api", TaskState::Running);
+        health.set_task("worker", TaskState::Running);
+        assert_eq!(get(&app, "/healthz").await, (StatusCode::OK, "ok".into()));
+        health.set_task("worker", TaskState::Failed);
+        assert_eq!(
+            get(&app, "/healthz").await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "task worker is not running".into()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn status_shows_an_unreadable_queue_and_no_smtp_result_yet() {
+        let health = Health::new(Metrics::new());
+        let (code, body) = get(&app(&health), "/status").await;
+        assert_eq!(code, StatusCode::OK);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["queue"]["available"], false, "{v}");
+        assert_eq!(v["redis"]["reachable"], false, "{v}");
+        assert!(v["smtp"].is_null(), "{v}");
+        health.record_smtp(true, "sent");
+        let (_, body) = get(&app(&health), "/status").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["smtp"]["ok"], true, "{v}");
+        assert_eq!(v["smtp"]["class"], "sent", "{v}");
+    }
+}

@@ -204,6 +204,9 @@ mod tests {
         h.set_task("worker", TaskState::Failed);
         assert_eq!(h.failed_task(), Some("worker"));
         h.record_smtp(false, "transient");
-        assert_eq!(h.smtp().map(|s| (s.ok, s.class)), Some((false, "transient")));
+        assert_eq!(
+            h.smtp().map(|s| (s.ok, s.class)),
+            Some((false, "transient"))
+        );
     }
 }

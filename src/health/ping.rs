@@ -24,7 +24,11 @@ pub async fn run(store: Store, health: Health, stop: CancellationToken) -> anyho
         let started = Instant::now();
         let up = store.ping().await.is_ok();
         let latency = up.then(|| started.elapsed());
-        debug!(up, latency_ms = latency.map(|l| l.as_secs_f64() * 1000.0), "redis ping");
+        debug!(
+            up,
+            latency_ms = latency.map(|l| l.as_secs_f64() * 1000.0),
+            "redis ping"
+        );
         health.record_redis(latency);
         if up && !policy_checked {
             policy_checked = warn_unless_noeviction(&store).await;

@@ -78,7 +78,9 @@ impl Status {
                 .collect(),
             redis: RedisStatus {
                 reachable: redis.map(|r| r.reachable),
-                latency_ms: redis.and_then(|r| r.latency).map(|l| l.as_secs_f64() * 1000.0),
+                latency_ms: redis
+                    .and_then(|r| r.latency)
+                    .map(|l| l.as_secs_f64() * 1000.0),
                 checked_at: redis.map(|r| rfc3339(r.at)),
             },
             queue,

@@ -20,12 +20,10 @@ fn until_stopped(
     }
 }
 
-fn bounded<T>(f: impl Future<Output = T>) -> impl Future<Output = T> {
-    async move {
-        tokio::time::timeout(Duration::from_secs(5), f)
-            .await
-            .expect("supervisor did not finish")
-    }
+async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), f)
+        .await
+        .expect("supervisor did not finish")
 }
 
 #[tokio::test]
@@ -39,7 +37,9 @@ async fn a_task_returning_early_stops_the_rest_and_is_named() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         Ok(())
     });
-    let err = bounded(sup.run(CancellationToken::new())).await.unwrap_err();
+    let err = bounded(sup.run(CancellationToken::new()))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SupervisorError::Ended("early")), "{err}");
     assert!(err.to_string().contains("early"), "{err}");
     assert_eq!(*log.lock().unwrap(), ["api", "admin"]);
@@ -57,7 +57,9 @@ async fn a_panicking_task_is_named_with_its_message() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         panic!("boom in the worker");
     });
-    let err = bounded(sup.run(CancellationToken::new())).await.unwrap_err();
+    let err = bounded(sup.run(CancellationToken::new()))
+        .await
+        .unwrap_err();
     match &err {
         SupervisorError::Panicked { name, message } => {
             assert_eq!(*name, "worker");
@@ -75,7 +77,9 @@ async fn a_failing_task_keeps_its_cause() {
     sup.spawn("api", Stage::Traffic, |_| async {
         Err(anyhow::anyhow!("port taken").context("api listener"))
     });
-    let err = bounded(sup.run(CancellationToken::new())).await.unwrap_err();
+    let err = bounded(sup.run(CancellationToken::new()))
+        .await
+        .unwrap_err();
     assert_eq!(
         anyhow_chain(&err),
         "task api failed: api listener: port taken"
@@ -106,10 +110,5 @@ async fn shutdown_stops_stages_in_order_and_is_ok() {
     shutdown.cancel();
     bounded(run).await.unwrap().unwrap();
     assert_eq!(*log.lock().unwrap(), ["worker", "ping", "admin"]);
-    assert!(
-        health
-            .tasks()
-            .iter()
-            .all(|(_, s)| *s == TaskState::Stopped)
-    );
+    assert!(health.tasks().iter().all(|(_, s)| *s == TaskState::Stopped));
 }

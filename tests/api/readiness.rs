@@ -30,7 +30,10 @@ async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
     let mut s = Stack::start(&[]).await;
     let m = s.app.metrics().await;
     assert_eq!(series(&m, "email_otp_queue_depth{").len(), 4, "{m}");
-    assert_eq!(series(&m, "email_otp_queue_oldest_pending_age_seconds").len(), 1);
+    assert_eq!(
+        series(&m, "email_otp_queue_oldest_pending_age_seconds").len(),
+        1
+    );
 
     s.redis.stop();
     let (code, _, body) = s.app.generate("outage@example.com").await;
@@ -46,7 +49,10 @@ async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
     })
     .await;
     assert_eq!(gauge(&m, "email_otp_ready"), Some(1.0), "{m}");
-    assert!(series(&m, "email_otp_queue_").is_empty(), "stale queue gauges:\n{m}");
+    assert!(
+        series(&m, "email_otp_queue_").is_empty(),
+        "stale queue gauges:\n{m}"
+    );
     assert!(!m.contains("email_otp_queue_depth"), "{m}");
     let st = status(app).await;
     assert_eq!(st["redis"]["reachable"], false, "{st}");
@@ -61,8 +67,14 @@ async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
         (series(&m, "email_otp_queue_depth{").len() == 4).then_some(m)
     })
     .await;
-    assert_eq!(gauge(&m, "email_otp_queue_depth{state=\"pending\"}"), Some(0.0));
-    assert_eq!(gauge(&m, "email_otp_queue_oldest_pending_age_seconds"), Some(0.0));
+    assert_eq!(
+        gauge(&m, "email_otp_queue_depth{state=\"pending\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        gauge(&m, "email_otp_queue_oldest_pending_age_seconds"),
+        Some(0.0)
+    );
     assert_eq!(gauge(&m, "email_otp_redis_up"), Some(1.0), "{m}");
 }
 
@@ -86,12 +98,20 @@ async fn status_shows_tasks_redis_queue_and_smtp() {
     tasks.sort();
     assert_eq!(
         tasks,
-        [("admin", true), ("api", true), ("redis-ping", true), ("worker", true)]
-            .map(|(n, r)| (n.to_owned(), r))
+        [
+            ("admin", true),
+            ("api", true),
+            ("redis-ping", true),
+            ("worker", true)
+        ]
+        .map(|(n, r)| (n.to_owned(), r))
     );
     assert!(st["redis"]["latency_ms"].as_f64().unwrap() >= 0.0, "{st}");
     let at = st["redis"]["checked_at"].as_str().unwrap();
-    assert!(at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T', "{at}");
+    assert!(
+        at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "{at}"
+    );
     assert_eq!(st["queue"]["available"], true, "{st}");
     assert_eq!(st["queue"]["pending"], 0, "{st}");
     for k in ["processing", "delayed", "dead"] {
@@ -136,7 +156,15 @@ async fn sigterm_makes_readyz_503_while_a_job_drains_then_exits_zero() {
     assert_eq!(st["ready"], false, "{st}");
     // Draining is not dying: liveness stays OK so the drain is not cut short by a restart.
     assert_eq!(s.app.admin_get("/healthz").await.unwrap().0, 200);
-    assert!(s.sink.mails_to("drain@example.com").is_empty(), "still in flight");
-    assert_eq!(s.app.wait_exit(Duration::from_secs(20)).await, Some(0), "{}", s.app.logs());
+    assert!(
+        s.sink.mails_to("drain@example.com").is_empty(),
+        "still in flight"
+    );
+    assert_eq!(
+        s.app.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        s.app.logs()
+    );
     assert_eq!(s.sink.mails_to("drain@example.com").len(), 1);
 }
