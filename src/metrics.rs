@@ -1,8 +1,8 @@
 //! Every metric in one place, on one registry served at the admin port's `/metrics`.
 //! Labels are bounded enums or route patterns: never an address, a code or a raw path.
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
 };
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -30,8 +30,10 @@ pub struct MetricSet {
     pub http_duration: HistogramVec,
     pub generate: IntCounterVec,
     pub verify: IntCounterVec,
+    /// Vectors, even the unlabelled age: `reset()` drops their series, so a scrape that cannot
+    /// read the queue shows no value instead of a stale one.
     pub queue_depth: IntGaugeVec,
-    pub queue_oldest_age: Gauge,
+    pub queue_oldest_age: GaugeVec,
     pub jobs: IntCounterVec,
     pub jobs_reaped: IntCounter,
     pub smtp_duration: Histogram,
@@ -104,9 +106,12 @@ impl Metrics {
             ),
             queue_oldest_age: reg(
                 &r,
-                Gauge::new(
-                    "email_otp_queue_oldest_pending_age_seconds",
-                    "Age of the oldest pending job.",
+                GaugeVec::new(
+                    Opts::new(
+                        "email_otp_queue_oldest_pending_age_seconds",
+                        "Age of the oldest pending job.",
+                    ),
+                    &[],
                 ),
             ),
             jobs: counter(
@@ -147,7 +152,7 @@ impl Metrics {
                 &r,
                 IntGauge::new(
                     "email_otp_ready",
-                    "1 when the process is ready (Redis reachable).",
+                    "1 while the process takes traffic: listeners serving, not draining.",
                 ),
             ),
             registry: r.clone(),
@@ -185,15 +190,33 @@ impl MetricSet {
         ] {
             self.verify.with_label_values(&[o]);
         }
-        for s in ["pending", "processing", "delayed", "dead"] {
-            self.queue_depth.with_label_values(&[s]);
-        }
         for o in crate::worker::Outcome::ALL {
             self.jobs.with_label_values(&[o.label()]);
         }
         for c in ["transient", "unconfirmed", "permanent"] {
             self.smtp_errors.with_label_values(&[c]);
         }
+    }
+
+    /// Sets the queue gauges from one read of Redis, or removes them when the read failed.
+    pub fn set_queue_depth(&self, depth: Option<&crate::queue::Depth>) {
+        let Some(d) = depth else {
+            self.queue_depth.reset();
+            self.queue_oldest_age.reset();
+            return;
+        };
+        for (s, v) in [
+            ("pending", d.pending),
+            ("processing", d.processing),
+            ("delayed", d.delayed),
+            ("dead", d.dead),
+        ] {
+            self.queue_depth.with_label_values(&[s]).set(v);
+        }
+        let age = d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
+        self.queue_oldest_age
+            .with_label_values::<&str>(&[])
+            .set(age);
     }
 
     pub fn encode(&self) -> String {
@@ -208,5 +231,39 @@ impl MetricSet {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Depth;
+
+    #[test]
+    fn queue_gauges_vanish_when_the_queue_cannot_be_read() {
+        let m = Metrics::new();
+        let depth = Depth {
+            pending: 3,
+            oldest_pending_age_ms: Some(1500),
+            ..Depth::default()
+        };
+        m.set_queue_depth(Some(&depth));
+        let text = m.encode();
+        assert!(
+            text.contains("email_otp_queue_depth{state=\"pending\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("email_otp_queue_oldest_pending_age_seconds 1.5"),
+            "{text}"
+        );
+        m.set_queue_depth(None);
+        let text = m.encode();
+        assert!(!text.contains("email_otp_queue_"), "{text}");
+        m.set_queue_depth(Some(&Depth::default()));
+        assert!(
+            m.encode()
+                .contains("email_otp_queue_oldest_pending_age_seconds 0")
+        );
     }
 }

@@ -6,19 +6,20 @@ use anyhow::Context;
 use poem::Server;
 use poem::listener::{Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::api::{AdminState, OtpApi, admin_app};
 use crate::clock::Clock;
 use crate::codes::{Codes, Policy};
 use crate::config::Settings;
 use crate::domain::MacKey;
+use crate::health::Health;
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::queue::QueueKeys;
-use crate::queue::{Queue, RetryPolicy};
+use crate::queue::{Queue, QueueKeys, RetryPolicy};
 use crate::store::Store;
+use crate::supervisor::{Stage, Supervisor};
 use crate::worker::{Worker, WorkerConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,6 @@ pub fn shutdown_signal() -> CancellationToken {
     let t = token.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        info!("shutdown requested: draining");
         t.cancel();
     });
     token
@@ -82,7 +82,8 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Runs the parts that `mode` asks for until `shutdown`; returns once all have drained.
+/// Runs the parts that `mode` asks for, each a supervised task, until `shutdown` or until one
+/// of them ends by itself; returns once all have drained.
 pub async fn run(
     settings: Settings,
     mode: Mode,
@@ -96,6 +97,7 @@ pub async fn run(
     let keys = QueueKeys::new(&settings.redis.key_prefix);
     let mac = MacKey::new(settings.hmac_key().as_bytes());
     let metrics = Metrics::new();
+    let health = Health::new(metrics.clone());
     let codes = Codes::new(
         store.clone(),
         &settings.redis.key_prefix,
@@ -109,8 +111,7 @@ pub async fn run(
         None
     };
 
-    // Bind both ports before serving anything: a taken port stops start-up, and the admin port
-    // never reports ready while the API port is not yet accepting.
+    // Bind both ports before serving anything: a taken port stops start-up.
     let api_acceptor = match mode.has_api() {
         true => Some(
             TcpListener::bind(settings.http.listen)
@@ -125,29 +126,27 @@ pub async fn run(
         .await
         .with_context(|| format!("binding admin.listen {}", settings.admin.listen))?;
 
-    tokio::spawn(warn_unless_noeviction(store.clone()));
+    let mut tasks = Supervisor::new(health.clone());
+    let admin = admin_app(AdminState::new(
+        store.clone(),
+        keys.clone(),
+        metrics.clone(),
+        health.clone(),
+    ));
+    let admin_addr = settings.admin.listen;
+    tasks.spawn("admin", Stage::Admin, move |stop| async move {
+        Server::new_with_acceptor(admin_acceptor)
+            .run_with_graceful_shutdown(admin, stop.cancelled_owned(), Some(Duration::from_secs(1)))
+            .await
+            .with_context(|| format!("admin listener on {admin_addr}"))
+    });
+    info!(addr = %admin_addr, "admin listening");
+    tasks.spawn("redis-ping", Stage::Background, {
+        let (store, health) = (store.clone(), health.clone());
+        move |stop| crate::health::ping::run(store, health, stop)
+    });
 
-    let admin_shutdown = CancellationToken::new();
-    let admin = {
-        let app = admin_app(AdminState {
-            store: store.clone(),
-            keys: keys.clone(),
-            metrics: metrics.clone(),
-        });
-        let stop = admin_shutdown.clone();
-        tokio::spawn(async move {
-            Server::new_with_acceptor(admin_acceptor)
-                .run_with_graceful_shutdown(
-                    app,
-                    stop.cancelled_owned(),
-                    Some(Duration::from_secs(1)),
-                )
-                .await
-        })
-    };
-    info!(addr = %settings.admin.listen, "admin listening");
-
-    let api = api_acceptor.map(|acceptor| {
+    if let Some(acceptor) = api_acceptor {
         let api = OtpApi {
             codes: codes.clone(),
             ip_limiter: IpLimiter::new(settings.limits.ip_per_minute).map(Arc::new),
@@ -157,94 +156,70 @@ pub async fn run(
         };
         let app = crate::api::app(api, settings.http.max_body_bytes, metrics.clone());
         let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
-        let stop = shutdown.clone();
-        info!(addr = %settings.http.listen, "api listening");
-        tokio::spawn(async move {
+        let addr = settings.http.listen;
+        tasks.spawn("api", Stage::Traffic, move |stop| async move {
             Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
                 .await
-        })
-    });
+                .with_context(|| format!("api listener on {addr}"))
+        });
+        info!(addr = %addr, "api listening");
+    }
 
-    let worker = mailer.map(|mailer| {
-        let w = &settings.worker;
-        let lease = Duration::from_secs(w.reap_after_secs);
-        let config = WorkerConfig {
-            concurrency: w.concurrency,
-            retry: RetryPolicy {
-                base: Duration::from_millis(w.retry_base_ms),
-                cap: Duration::from_millis(w.retry_max_ms),
-                max_attempts: w.max_attempts,
+    if let Some(mailer) = mailer {
+        let worker = worker(&settings, &store, &keys, codes, mailer, &metrics, &health);
+        // Lease renewal, reaping and promotion outlive the worker's drain (a later stage), so the
+        // leases of jobs still finishing stay renewed.
+        let maintenance = worker.maintenance();
+        tasks.spawn(
+            "worker-maintenance",
+            Stage::Background,
+            move |stop| async move {
+                maintenance.run(stop).await;
+                Ok(())
             },
-            renew_every: Duration::from_secs(w.heartbeat_secs),
-            lease,
-        };
-        let queue = Queue::new(store.clone(), keys.clone(), Clock::System, lease);
-        let w = Worker::new(queue, codes.clone(), mailer, metrics.clone(), config);
-        tokio::spawn(w.run(shutdown.clone()))
-    });
-
-    let mut failed = None;
-    if let Some(api) = api {
-        match api.await {
-            Ok(Ok(())) => info!("api stopped"),
-            Ok(Err(e)) => {
-                failed = Some(
-                    anyhow::Error::from(e)
-                        .context(format!("api listener on {}", settings.http.listen)),
-                )
-            }
-            Err(e) => failed = Some(anyhow::Error::from(e).context("api task")),
-        }
-        // The API ended by itself (e.g. the port was taken): stop the rest too.
-        shutdown.cancel();
-    }
-    if let Some(worker) = worker
-        && let Err(e) = worker.await
-    {
-        warn!(error = %e, "worker task ended abnormally");
-    }
-    if mode == Mode::Worker && !admin.is_finished() {
-        // A worker-only process runs until signalled.
-        shutdown.cancelled().await;
-    }
-    admin_shutdown.cancel();
-    match admin.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) if failed.is_none() => {
-            failed = Some(
-                anyhow::Error::from(e)
-                    .context(format!("admin listener on {}", settings.admin.listen)),
-            )
-        }
-        _ => {}
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => {
-            info!("stopped cleanly");
+        );
+        tasks.spawn("worker", Stage::Traffic, move |stop| async move {
+            worker.run(stop).await;
             Ok(())
-        }
+        });
     }
+
+    // Both acceptors are bound and their servers spawned: connections are taken from here on.
+    health.set_ready(true);
+    tasks.run(shutdown).await?;
+    info!("stopped cleanly");
+    Ok(())
 }
 
-/// Any policy but `noeviction` lets Redis drop codes, counters or queued jobs under memory
-/// pressure (security.md 19). Checked once, as soon as Redis answers; a warning, not a refusal,
-/// because managed Redis services may not let the operator change it.
-async fn warn_unless_noeviction(store: Store) {
-    for _ in 0..60 {
-        match store.eviction_policy().await {
-            Ok(Some(policy)) if policy == "noeviction" => return,
-            Ok(Some(policy)) => {
-                warn!(
-                    %policy,
-                    "Redis maxmemory-policy is not noeviction: under memory pressure it can evict codes, \
-                     failure counters and queued jobs; set maxmemory-policy noeviction"
-                );
-                return;
-            }
-            Ok(None) => return,
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
+fn worker(
+    settings: &Settings,
+    store: &Store,
+    keys: &QueueKeys,
+    codes: Codes,
+    mailer: Mailer,
+    metrics: &Metrics,
+    health: &Health,
+) -> Worker {
+    let w = &settings.worker;
+    let lease = Duration::from_secs(w.reap_after_secs);
+    let config = WorkerConfig {
+        concurrency: w.concurrency,
+        retry: RetryPolicy {
+            base: Duration::from_millis(w.retry_base_ms),
+            cap: Duration::from_millis(w.retry_max_ms),
+            max_attempts: w.max_attempts,
+        },
+        renew_every: Duration::from_secs(w.heartbeat_secs),
+        lease,
+    };
+    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, lease);
+    Worker::new(
+        queue,
+        codes,
+        mailer,
+        metrics.clone(),
+        health.clone(),
+        config,
+    )
 }

@@ -163,10 +163,19 @@ def check_common(docs: list[dict], values: dict) -> None:
             admin = [n for n in ports if n.endswith("admin")]
             expect(len(admin) == 1, f"{name}: one admin port expected, got {ports}")
             expect(env["OTP_ADMIN__LISTEN"] == f"0.0.0.0:{ports[admin[0]]}", f"{name}: admin listen != admin port")
-            for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            expect("startupProbe" in c, f"{name}: startupProbe missing")
+            for probe, path in (("startupProbe", "/readyz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
                 expect(c[probe]["httpGet"] == {"path": path, "port": admin[0]}, f"{name}: {probe} {c[probe]}")
+            pause = values.get("lifecycle", {}).get("preStopSleepSeconds", 5)
+            grace = pod["terminationGracePeriodSeconds"]
             if c["args"] == ["api"]:
                 expect(env.get("OTP_HTTP__LISTEN") == f"0.0.0.0:{ports.get('http')}", f"{name}: http listen != http port")
+                # The pause runs while the endpoints go; the grace period covers it plus the drain.
+                hook = c.get("lifecycle", {}).get("preStop")
+                expect(hook == ({"sleep": {"seconds": pause}} if pause else None), f"{name}: preStop {hook}")
+                expect(grace > pause, f"{name}: terminationGracePeriodSeconds {grace} <= preStop pause {pause}")
+            else:
+                expect("lifecycle" not in c, f"{name}: a worker gets no preStop pause")
         secret_vol = vols["secrets"]["secret"]["secretName"]
         existing = values.get("secrets", {}).get("existingSecret")
         if existing:
@@ -208,6 +217,8 @@ def assert_default(docs, values):
     expect(list(cs) == ["api", "worker"], f"default pod containers {list(cs)}")
     expect(env_of(cs["worker"])["OTP_ADMIN__LISTEN"] == "0.0.0.0:9091", "worker sidecar admin port")
     expect(d["spec"]["replicas"] == 2, "default replicas")
+    expect(d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 45, "default grace period")
+    expect(cs["api"]["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}, "default preStop pause")
     svc = one(docs, "Service", FULLNAME)
     expect({p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"http": 8080, "admin": 9090, "worker-admin": 9091},
            f"service ports {svc['spec']['ports']}")
@@ -280,6 +291,12 @@ def assert_full(docs, values):
     expect(tmpl["otp.txt.hbs"].startswith("Code for {{email}}"), "mail.templates did not override otp.txt.hbs")
     expect("<html" in tmpl["otp.hbs"], "default otp.hbs kept next to the override")
     expect(len(by_kind(docs, "NetworkPolicy")) == 2, "NetworkPolicies for the app and for Redis")
+    pod = one(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    expect(pod["terminationGracePeriodSeconds"] == 70, "terminationGracePeriodSeconds override")
+    expect(cs["api"]["lifecycle"]["preStop"]["sleep"]["seconds"] == 10, "preStop override")
+    expect(cs["api"]["readinessProbe"]["periodSeconds"] == 3, "probes.readiness override")
+    expect(cs["api"]["startupProbe"]["failureThreshold"] == 60, "probes.startup override")
+    expect(cs["api"]["startupProbe"]["periodSeconds"] == 1, "probes.startup keeps the other defaults")
 
 
 def assert_existing_secret(docs, values):

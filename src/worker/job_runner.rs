@@ -8,6 +8,7 @@ use super::WorkerConfig;
 use super::in_flight::Held;
 use crate::codes::{Activation, Codes};
 use crate::domain::EmailAddress;
+use crate::health::Health;
 use crate::mail::{Mailer, SendError};
 use crate::metrics::Metrics;
 use crate::queue::{Job, Lease, Queue, RetryPlan, Settled};
@@ -64,6 +65,7 @@ pub struct JobRunner {
     pub(super) codes: Codes,
     pub(super) mailer: Mailer,
     pub(super) metrics: Metrics,
+    pub(super) health: Health,
     pub(super) config: WorkerConfig,
 }
 
@@ -143,6 +145,8 @@ impl JobRunner {
         self.metrics
             .smtp_duration
             .observe(started.elapsed().as_secs_f64());
+        let class = sent.as_ref().map_or_else(SendError::class, |()| "sent");
+        self.health.record_smtp(sent.is_ok(), class);
         match sent {
             Ok(()) => self.activate_and_ack(lease, &job, &address).await,
             Err(e) => {

@@ -11,8 +11,7 @@ use crate::queue::Queue;
 
 const PROMOTE_EVERY: Duration = Duration::from_millis(250);
 
-/// Runs until `stop`; the worker stops it only after its last job settled, so leases stay
-/// renewed through a drain.
+/// Runs until `stop`.
 pub async fn run(
     queue: Queue,
     in_flight: InFlight,

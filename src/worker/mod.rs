@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use in_flight::InFlight;
 
 use crate::codes::Codes;
+use crate::health::Health;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, RetryPolicy};
@@ -37,6 +38,28 @@ pub struct Worker {
     in_flight: InFlight,
 }
 
+/// The worker's background duties, run as a task of its own so the supervisor can name it.
+pub struct Maintenance {
+    queue: Queue,
+    in_flight: InFlight,
+    metrics: Metrics,
+    renew_every: Duration,
+}
+
+impl Maintenance {
+    /// Runs until `stop`, which must come after the worker drained.
+    pub async fn run(self, stop: CancellationToken) {
+        maintenance::run(
+            self.queue,
+            self.in_flight,
+            self.metrics,
+            self.renew_every,
+            stop,
+        )
+        .await;
+    }
+}
+
 impl Worker {
     /// `queue` must have been built with `config.lease` as its lease.
     pub fn new(
@@ -44,6 +67,7 @@ impl Worker {
         codes: Codes,
         mailer: Mailer,
         metrics: Metrics,
+        health: Health,
         config: WorkerConfig,
     ) -> Self {
         Self {
@@ -52,9 +76,20 @@ impl Worker {
                 codes,
                 mailer,
                 metrics,
+                health,
                 config,
             }),
             in_flight: InFlight::default(),
+        }
+    }
+
+    pub fn maintenance(&self) -> Maintenance {
+        let r = &self.runner;
+        Maintenance {
+            queue: r.queue.clone(),
+            in_flight: self.in_flight.clone(),
+            metrics: r.metrics.clone(),
+            renew_every: r.config.renew_every,
         }
     }
 
@@ -63,14 +98,6 @@ impl Worker {
         let r = &self.runner;
         let concurrency = r.config.concurrency;
         info!(concurrency, "worker started");
-        let stop_maintenance = CancellationToken::new();
-        let maintenance = tokio::spawn(maintenance::run(
-            r.queue.clone(),
-            self.in_flight.clone(),
-            r.metrics.clone(),
-            r.config.renew_every,
-            stop_maintenance.clone(),
-        ));
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut waker = r.queue.waker();
         let mut backoff = Duration::from_millis(100);
@@ -122,10 +149,6 @@ impl Worker {
         info!("worker draining in-flight jobs");
         let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
         let _drained = slots.acquire_many(all).await;
-        stop_maintenance.cancel();
-        if let Err(e) = maintenance.await {
-            warn!(error = %e, "worker maintenance ended abnormally");
-        }
         info!("worker stopped");
     }
 }

@@ -326,6 +326,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// GET on the admin port: status and body, or `None` when nothing answered.
+    pub async fn admin_get(&self, path: &str) -> Option<(u16, String)> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.admin))
+            .send()
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    }
+
+    /// Whether the process has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -420,6 +439,25 @@ impl Stack {
         assert_eq!(status, 202, "{body}");
         let mails = self.sink.wait_for(email, n, Duration::from_secs(10)).await;
         code_from(&mails[n - 1])
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, failing the test after `timeout`.
+pub async fn poll<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

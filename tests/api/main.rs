@@ -6,6 +6,7 @@ mod cli;
 mod flow;
 mod input;
 mod limits;
+mod readiness;
 mod resilience;
 mod secrecy;
 mod tracing;

@@ -84,6 +84,9 @@ workload template, so a bad combination fails rendering with a clear message.
 {{- if and (eq .Values.mail.transport "smtp") (not .Values.smtp.host) }}
 {{- fail "smtp.host is required when mail.transport is smtp" }}
 {{- end }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed lifecycle.preStopSleepSeconds (%d): it covers the preStop pause plus the drain" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds)) }}
+{{- end }}
 {{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) }}
 {{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret" }}
 {{- end }}
@@ -229,16 +232,28 @@ One application container.
     - name: {{ .adminPortName }}
       containerPort: {{ .adminPort }}
       protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: {{ .adminPortName }}
+    {{- toYaml $root.Values.probes.startup | nindent 4 }}
   livenessProbe:
     httpGet:
       path: /healthz
       port: {{ .adminPortName }}
-    {{- toYaml $root.Values.livenessProbe | nindent 4 }}
+    {{- toYaml $root.Values.probes.liveness | nindent 4 }}
   readinessProbe:
     httpGet:
       path: /readyz
       port: {{ .adminPortName }}
-    {{- toYaml $root.Values.readinessProbe | nindent 4 }}
+    {{- toYaml $root.Values.probes.readiness | nindent 4 }}
+  {{- /* Only the API takes traffic that must move away before SIGTERM. */}}
+  {{- if and .http (gt (int $root.Values.lifecycle.preStopSleepSeconds) 0) }}
+  lifecycle:
+    preStop:
+      sleep:
+        seconds: {{ int $root.Values.lifecycle.preStopSleepSeconds }}
+  {{- end }}
   {{- with .resources }}
   resources:
     {{- toYaml . | nindent 4 }}

@@ -1,0 +1,275 @@
+//! The configuration after validation: every value range-checked, every reference loaded, every
+//! cross-field rule applied. Start-up and `check-config` both build this, so they fail alike.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+
+use super::{ConfigError, Secret, Settings, SmtpSecurity};
+use crate::limits::TrustedProxies;
+
+/// Everything the service runs with. `settings` is what was given, for printing.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub settings: Settings,
+    pub http: HttpConfig,
+    pub admin_listen: SocketAddr,
+    pub redis: RedisConfig,
+    pub otp: OtpConfig,
+    pub limits: LimitsConfig,
+    pub mail: MailConfig,
+    pub smtp: SmtpConfig,
+    pub worker: WorkerConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub trusted_proxies: TrustedProxies,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// Checked to be a Redis URL this build can connect to.
+    pub url: Secret,
+    pub key_prefix: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtpConfig {
+    pub ttl: Duration,
+    pub digits: u32,
+    pub max_attempts: u32,
+    /// At least 32 characters.
+    pub hmac_key: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    pub email_cooldown: Duration,
+    pub email_per_hour: u64,
+    /// 0 = off.
+    pub ip_per_minute: u32,
+    pub verify_failures_per_hour: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    Smtp,
+    Outbox(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    pub from: Mailbox,
+    pub subject: String,
+    pub template_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    /// `None`: no AUTH. A username always comes with a password.
+    pub credentials: Option<(String, Secret)>,
+    pub pool_size: usize,
+    pub timeout: Duration,
+    /// PEM of `smtp.tls_ca_file`, read and checked to hold at least one certificate.
+    pub extra_ca_pem: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub renew_every: Duration,
+    pub lease: Duration,
+}
+
+/// `Err` names the key: `(key, rule)`.
+fn check<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &'static str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::Value {
+            key,
+            message: format!("must be {min} to {max} (got {value})"),
+        });
+    }
+    Ok(value)
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let secs = |key, v, min, max| check(key, v, min, max).map(Duration::from_secs);
+        let millis = |key, v, min, max| check(key, v, min, max).map(Duration::from_millis);
+        let http = HttpConfig {
+            listen: s.http.listen,
+            trusted_proxies: TrustedProxies::parse(&s.http.trusted_proxies)
+                .map_err(|m| invalid("http.trusted_proxies", m))?,
+            max_body_bytes: check("http.max_body_bytes", s.http.max_body_bytes, 256, 1 << 20)?,
+            shutdown_grace: secs("http.shutdown_grace_secs", s.http.shutdown_grace_secs, 0, 3600)?,
+        };
+        let redis = RedisConfig {
+            url: redis_url(&s.redis.url)?,
+            key_prefix: key_prefix(&s.redis.key_prefix)?,
+            timeout: millis("redis.timeout_ms", s.redis.timeout_ms, 1, 60_000)?,
+        };
+        let otp = OtpConfig {
+            ttl: secs("otp.ttl_secs", s.otp.ttl_secs, 1, 86_400)?,
+            digits: check("otp.digits", s.otp.digits, 6, 10)?,
+            max_attempts: check("otp.max_attempts", s.otp.max_attempts, 1, 1000)?,
+            hmac_key: hmac_key(s.otp.hmac_key.as_ref())?,
+        };
+        let limits = LimitsConfig {
+            email_cooldown: secs("limits.email_cooldown_secs", s.limits.email_cooldown_secs, 0, 86_400)?,
+            email_per_hour: check("limits.email_per_hour", s.limits.email_per_hour, 1, 1_000_000)?,
+            ip_per_minute: check("limits.ip_per_minute", s.limits.ip_per_minute, 0, 1_000_000)?,
+            verify_failures_per_hour: check(
+                "limits.verify_failures_per_hour",
+                s.limits.verify_failures_per_hour,
+                1,
+                1_000_000,
+            )?,
+        };
+        let mail = MailConfig {
+            transport: match s.mail.transport {
+                super::MailTransportKind::Smtp => MailTransport::Smtp,
+                super::MailTransportKind::Outbox => MailTransport::Outbox(s.mail.outbox_dir.clone()),
+            },
+            from: s
+                .mail
+                .from
+                .parse()
+                .map_err(|e| invalid("mail.from", format!("{:?} is not a mailbox: {e}", s.mail.from)))?,
+            subject: non_empty_line("mail.subject", &s.mail.subject)?,
+            template_dir: s.mail.template_dir.clone(),
+        };
+        let smtp = SmtpConfig {
+            host: non_empty_line("smtp.host", &s.smtp.host)?,
+            port: check("smtp.port", s.smtp.port, 1, u16::MAX)?,
+            security: s.smtp.security,
+            credentials: credentials(s.smtp.username.as_deref(), s.smtp.password.as_ref())?,
+            pool_size: check("smtp.pool_size", s.smtp.pool_size, 1, 1024)? as usize,
+            timeout: secs("smtp.timeout_secs", s.smtp.timeout_secs, 1, 600)?,
+            extra_ca_pem: s.smtp.tls_ca_file.as_deref().map(ca_pem).transpose()?,
+        };
+        let w = &s.worker;
+        let heartbeat = secs("worker.heartbeat_secs", w.heartbeat_secs, 1, 3600)?;
+        let retry_base = millis("worker.retry_base_ms", w.retry_base_ms, 1, 3_600_000)?;
+        let worker = WorkerConfig {
+            concurrency: check("worker.concurrency", w.concurrency, 1, 4096)?,
+            max_attempts: check("worker.max_attempts", w.max_attempts, 1, 1000)?,
+            retry_base,
+            retry_max: millis("worker.retry_max_ms", w.retry_max_ms, w.retry_base_ms, 3_600_000)?,
+            renew_every: heartbeat,
+            lease: secs("worker.reap_after_secs", w.reap_after_secs, w.heartbeat_secs + 1, 86_400)?,
+        };
+        if let Some(endpoint) = &s.telemetry.otlp_endpoint {
+            endpoint_url(endpoint)?;
+        }
+        Ok(Self {
+            http,
+            admin_listen: s.admin.listen,
+            redis,
+            otp,
+            limits,
+            mail,
+            smtp,
+            worker,
+            settings: s,
+        })
+    }
+}
+
+fn hmac_key(key: Option<&Secret>) -> Result<Secret, ConfigError> {
+    let key = key.ok_or(ConfigError::MissingHmacKey)?;
+    if key.expose().len() < super::MIN_HMAC_KEY_LEN {
+        return Err(ConfigError::ShortHmacKey);
+    }
+    Ok(key.clone())
+}
+
+fn redis_url(url: &Secret) -> Result<Secret, ConfigError> {
+    // Parsing only: nothing connects here.
+    redis::Client::open(url.expose())
+        .map_err(|e| invalid("redis.url", format!("not a Redis URL this build can use: {e}")))?;
+    Ok(url.clone())
+}
+
+fn key_prefix(p: &str) -> Result<String, ConfigError> {
+    let ok = (1..=32).contains(&p.len())
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(invalid("redis.key_prefix", "must be 1-32 characters of a-z, 0-9, _ or -"));
+    }
+    Ok(p.to_owned())
+}
+
+fn non_empty_line(key: &'static str, v: &str) -> Result<String, ConfigError> {
+    if v.trim().is_empty() || v.chars().any(char::is_control) {
+        return Err(invalid(key, "must be a non-empty single line"));
+    }
+    Ok(v.to_owned())
+}
+
+fn credentials(
+    user: Option<&str>,
+    password: Option<&Secret>,
+) -> Result<Option<(String, Secret)>, ConfigError> {
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(u), Some(p)) if !u.is_empty() && !p.expose().is_empty() => {
+            Ok(Some((u.to_owned(), p.clone())))
+        }
+        (Some(_), _) => Err(invalid(
+            "smtp.password",
+            "smtp.username is set: set smtp.password (or smtp.password_file) too",
+        )),
+        (None, Some(_)) => Err(invalid("smtp.username", "smtp.password is set without a username")),
+    }
+}
+
+fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let key = "smtp.tls_ca_file";
+    let pem = std::fs::read(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(invalid(key, format!("{} holds no PEM certificate", path.display())));
+    }
+    Ok(pem)
+}
+
+fn endpoint_url(endpoint: &str) -> Result<(), ConfigError> {
+    let ok = endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty());
+    if !ok {
+        return Err(invalid("telemetry.otlp_endpoint", "must be an http:// or https:// URL"));
+    }
+    Ok(())
+}
