@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Profile, Settings};
+use crate::config::{Config, Profile};
 use crate::startup::{self, Mode};
 
 #[derive(Debug, Parser)]
@@ -61,9 +61,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
-            let settings = Settings::load(file, Profile::Production)?;
-            crate::mail::Templates::load(&settings.mail.template_dir).context("mail templates")?;
-            print!("{}", settings.to_redacted_toml());
+            // Exactly start-up's validation: the typed configuration, then the templates the
+            // worker compiles.
+            let config = Config::load(file, Profile::Production)?;
+            crate::mail::Templates::load(&config.mail.template_dir).context("mail templates")?;
+            print!("{}", config.settings.to_redacted_toml());
             Ok(())
         }
         Command::Serve => serve(file, Profile::Production, Mode::Serve).await,
@@ -74,17 +76,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> anyhow::Result<()> {
-    let mut settings = Settings::load(file, profile)?;
+    let mut config = Config::load(file, profile)?;
     let service = match mode {
         Mode::Serve => "serve",
         Mode::Api => "api",
         Mode::Worker => "worker",
     };
-    let _telemetry = crate::telemetry::init(&settings, service)?;
+    let _telemetry = crate::telemetry::init(&config.settings, service)?;
     // Kept alive until the service stops; dropping it stops the child redis-server.
     let _redis = match profile {
-        Profile::Dev => crate::dev::ensure_redis(&mut settings).await?,
+        Profile::Dev => crate::dev::ensure_redis(&mut config).await?,
         Profile::Production => None,
     };
-    startup::run(settings, mode, startup::shutdown_signal()).await
+    startup::run(config, mode, startup::shutdown_signal()).await
 }

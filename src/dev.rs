@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 use tracing::info;
 
-use crate::config::{Secret, Settings};
+use crate::config::{Config, Secret};
 
 /// A redis-server child and its data directory; both go away when this is dropped.
 pub struct DevRedis {
@@ -20,8 +20,8 @@ impl Drop for DevRedis {
     }
 }
 
-pub async fn ensure_redis(settings: &mut Settings) -> anyhow::Result<Option<DevRedis>> {
-    if answers(settings.redis.url.expose()).await {
+pub async fn ensure_redis(config: &mut Config) -> anyhow::Result<Option<DevRedis>> {
+    if answers(config.redis.url.expose()).await {
         info!("using the Redis at redis.url");
         return Ok(None);
     }
@@ -40,7 +40,7 @@ pub async fn ensure_redis(settings: &mut Settings) -> anyhow::Result<Option<DevR
     for _ in 0..50 {
         if answers(&url).await {
             info!(%url, "started a private redis-server for dev");
-            settings.redis.url = Secret::new(url);
+            config.redis.url = Secret::new(url);
             return Ok(Some(DevRedis {
                 _child: child,
                 _dir: dir,

@@ -11,10 +11,10 @@ use tracing::info;
 use crate::api::{AdminState, OtpApi, admin_app};
 use crate::clock::Clock;
 use crate::codes::{Codes, Policy};
-use crate::config::Settings;
+use crate::config::Config;
 use crate::domain::MacKey;
 use crate::health::Health;
-use crate::limits::{IpLimiter, TrustedProxies};
+use crate::limits::IpLimiter;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueKeys, RetryPolicy};
@@ -39,14 +39,14 @@ impl Mode {
     }
 }
 
-pub fn policy(s: &Settings) -> Policy {
+pub fn policy(c: &Config) -> Policy {
     Policy {
-        code_ttl: Duration::from_secs(s.otp.ttl_secs),
-        digits: s.otp.digits,
-        max_attempts: s.otp.max_attempts,
-        email_cooldown: Duration::from_secs(s.limits.email_cooldown_secs),
-        email_per_hour: s.limits.email_per_hour,
-        verify_failures_per_hour: s.limits.verify_failures_per_hour,
+        code_ttl: c.otp.ttl,
+        digits: c.otp.digits,
+        max_attempts: c.otp.max_attempts,
+        email_cooldown: c.limits.email_cooldown,
+        email_per_hour: c.limits.email_per_hour,
+        verify_failures_per_hour: c.limits.verify_failures_per_hour,
     }
 }
 
@@ -84,29 +84,22 @@ async fn wait_for_signal() {
 
 /// Runs the parts that `mode` asks for, each a supervised task, until `shutdown` or until one
 /// of them ends by itself; returns once all have drained.
-pub async fn run(
-    settings: Settings,
-    mode: Mode,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let store = Store::new(
-        settings.redis.url.expose(),
-        Duration::from_millis(settings.redis.timeout_ms),
-    )
-    .context("redis.url is not a valid Redis URL")?;
-    let keys = QueueKeys::new(&settings.redis.key_prefix);
-    let mac = MacKey::new(settings.hmac_key().as_bytes());
+pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store = Store::new(config.redis.url.expose(), config.redis.timeout)
+        .context("redis.url is not a valid Redis URL")?;
+    let keys = QueueKeys::new(&config.redis.key_prefix);
+    let mac = MacKey::new(config.otp.hmac_key.expose().as_bytes());
     let metrics = Metrics::new();
     let health = Health::new(metrics.clone());
     let codes = Codes::new(
         store.clone(),
-        &settings.redis.key_prefix,
+        &config.redis.key_prefix,
         mac,
-        policy(&settings),
+        policy(&config),
     );
     // Built before any listener opens: broken templates or a bad mail.from stop the process here.
     let mailer = if mode.has_worker() {
-        Some(Mailer::from_settings(&settings)?)
+        Some(Mailer::new(&config)?)
     } else {
         None
     };
@@ -114,17 +107,17 @@ pub async fn run(
     // Bind both ports before serving anything: a taken port stops start-up.
     let api_acceptor = match mode.has_api() {
         true => Some(
-            TcpListener::bind(settings.http.listen)
+            TcpListener::bind(config.http.listen)
                 .into_acceptor()
                 .await
-                .with_context(|| format!("binding http.listen {}", settings.http.listen))?,
+                .with_context(|| format!("binding http.listen {}", config.http.listen))?,
         ),
         false => None,
     };
-    let admin_acceptor = TcpListener::bind(settings.admin.listen)
+    let admin_acceptor = TcpListener::bind(config.admin_listen)
         .into_acceptor()
         .await
-        .with_context(|| format!("binding admin.listen {}", settings.admin.listen))?;
+        .with_context(|| format!("binding admin.listen {}", config.admin_listen))?;
 
     let mut tasks = Supervisor::new(health.clone());
     let admin = admin_app(AdminState::new(
@@ -133,7 +126,7 @@ pub async fn run(
         metrics.clone(),
         health.clone(),
     ));
-    let admin_addr = settings.admin.listen;
+    let admin_addr = config.admin_listen;
     tasks.spawn("admin", Stage::Admin, move |stop| async move {
         Server::new_with_acceptor(admin_acceptor)
             .run_with_graceful_shutdown(admin, stop.cancelled_owned(), Some(Duration::from_secs(1)))
@@ -149,14 +142,14 @@ pub async fn run(
     if let Some(acceptor) = api_acceptor {
         let api = OtpApi {
             codes: codes.clone(),
-            ip_limiter: IpLimiter::new(settings.limits.ip_per_minute).map(Arc::new),
-            proxies: TrustedProxies::parse(&settings.http.trusted_proxies).unwrap_or_default(),
+            ip_limiter: IpLimiter::new(config.limits.ip_per_minute).map(Arc::new),
+            proxies: config.http.trusted_proxies.clone(),
             metrics: metrics.clone(),
-            digits: settings.otp.digits,
+            digits: config.otp.digits,
         };
-        let app = crate::api::app(api, settings.http.max_body_bytes, metrics.clone());
-        let grace = Duration::from_secs(settings.http.shutdown_grace_secs);
-        let addr = settings.http.listen;
+        let app = crate::api::app(api, config.http.max_body_bytes, metrics.clone());
+        let grace = config.http.shutdown_grace;
+        let addr = config.http.listen;
         tasks.spawn("api", Stage::Traffic, move |stop| async move {
             Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
@@ -167,7 +160,7 @@ pub async fn run(
     }
 
     if let Some(mailer) = mailer {
-        let worker = worker(&settings, &store, &keys, codes, mailer, &metrics, &health);
+        let worker = worker(&config, &store, &keys, codes, mailer, &metrics, &health);
         // Lease renewal, reaping and promotion outlive the worker's drain (a later stage), so the
         // leases of jobs still finishing stay renewed.
         let maintenance = worker.maintenance();
@@ -193,7 +186,7 @@ pub async fn run(
 }
 
 fn worker(
-    settings: &Settings,
+    config: &Config,
     store: &Store,
     keys: &QueueKeys,
     codes: Codes,
@@ -201,25 +194,18 @@ fn worker(
     metrics: &Metrics,
     health: &Health,
 ) -> Worker {
-    let w = &settings.worker;
-    let lease = Duration::from_secs(w.reap_after_secs);
-    let config = WorkerConfig {
+    let w = &config.worker;
+    let worker_config = WorkerConfig {
         concurrency: w.concurrency,
         retry: RetryPolicy {
-            base: Duration::from_millis(w.retry_base_ms),
-            cap: Duration::from_millis(w.retry_max_ms),
+            base: w.retry_base,
+            cap: w.retry_max,
             max_attempts: w.max_attempts,
         },
-        renew_every: Duration::from_secs(w.heartbeat_secs),
-        lease,
+        renew_every: w.renew_every,
+        lease: w.lease,
     };
-    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, lease);
-    Worker::new(
-        queue,
-        codes,
-        mailer,
-        metrics.clone(),
-        health.clone(),
-        config,
-    )
+    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, w.lease);
+    let (metrics, health) = (metrics.clone(), health.clone());
+    Worker::new(queue, codes, mailer, metrics, health, worker_config)
 }

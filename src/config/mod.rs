@@ -2,6 +2,7 @@
 //! Secrets also come from `<key>_file` (`OTP_OTP__HMAC_KEY_FILE`), which is how Kubernetes mounts them.
 mod secret;
 mod settings;
+mod validated;
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use secret::Secret;
 pub use settings::*;
+pub use validated::*;
 
 const MIN_HMAC_KEY_LEN: usize = 32;
 
@@ -44,7 +46,15 @@ pub enum Profile {
     Dev,
 }
 
+impl Config {
+    /// Loads and validates: what start-up runs with and what `check-config` checks.
+    pub fn load(file: Option<&Path>, profile: Profile) -> Result<Self, ConfigError> {
+        Self::from_settings(Settings::load(file, profile)?)
+    }
+}
+
 impl Settings {
+    /// The layered input, secrets read from their files; not yet validated (see `Config`).
     pub fn load(file: Option<&Path>, profile: Profile) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if profile == Profile::Dev {
@@ -64,11 +74,23 @@ impl Settings {
         if profile == Profile::Dev && settings.otp.hmac_key.is_none() {
             settings.otp.hmac_key = Some(Secret::new(ephemeral_key()));
         }
-        settings.validate()?;
         Ok(settings)
     }
 
+    /// `<key>_file` wins over `<key>`; setting both is refused as ambiguous. Hand-wired rather
+    /// than figment's file-provider adapter, which neither trims the trailing newline that
+    /// Kubernetes Secrets often carry nor keeps a numeric password a string.
     fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        let both = |key: &'static str| ConfigError::Value {
+            key,
+            message: format!("set either {key} or {key}_file, not both"),
+        };
+        if self.otp.hmac_key.is_some() && self.otp.hmac_key_file.is_some() {
+            return Err(both("otp.hmac_key"));
+        }
+        if self.smtp.password.is_some() && self.smtp.password_file.is_some() {
+            return Err(both("smtp.password"));
+        }
         if let Some(path) = &self.otp.hmac_key_file {
             self.otp.hmac_key = Some(read_secret("otp.hmac_key_file", path)?);
         }
@@ -81,131 +103,11 @@ impl Settings {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let key = self
-            .otp
-            .hmac_key
-            .as_ref()
-            .ok_or(ConfigError::MissingHmacKey)?;
-        if key.expose().len() < MIN_HMAC_KEY_LEN {
-            return Err(ConfigError::ShortHmacKey);
-        }
-        let checks: [(&'static str, bool, &str); 14] = [
-            (
-                "otp.ttl_secs",
-                (1..=86_400).contains(&self.otp.ttl_secs),
-                "must be 1 to 86400",
-            ),
-            (
-                "otp.digits",
-                (6..=10).contains(&self.otp.digits),
-                "must be 6 to 10",
-            ),
-            (
-                "otp.max_attempts",
-                self.otp.max_attempts >= 1,
-                "must be at least 1",
-            ),
-            (
-                "limits.email_per_hour",
-                self.limits.email_per_hour >= 1,
-                "must be at least 1",
-            ),
-            (
-                "limits.verify_failures_per_hour",
-                self.limits.verify_failures_per_hour >= 1,
-                "must be at least 1",
-            ),
-            (
-                "worker.concurrency",
-                (1..=4096).contains(&self.worker.concurrency),
-                "must be 1 to 4096",
-            ),
-            (
-                "worker.max_attempts",
-                (1..=1000).contains(&self.worker.max_attempts),
-                "must be 1 to 1000",
-            ),
-            (
-                "worker.retry_base_ms",
-                (1..=3_600_000).contains(&self.worker.retry_base_ms),
-                "must be 1 to 3600000",
-            ),
-            (
-                "worker.retry_max_ms",
-                self.worker.retry_max_ms >= self.worker.retry_base_ms
-                    && self.worker.retry_max_ms <= 3_600_000,
-                "must be at least worker.retry_base_ms and at most 3600000",
-            ),
-            (
-                "smtp.timeout_secs",
-                (1..=600).contains(&self.smtp.timeout_secs),
-                "must be 1 to 600",
-            ),
-            (
-                "redis.timeout_ms",
-                (1..=60_000).contains(&self.redis.timeout_ms),
-                "must be 1 to 60000",
-            ),
-            (
-                "worker.reap_after_secs",
-                self.worker.reap_after_secs > self.worker.heartbeat_secs,
-                "must be greater than worker.heartbeat_secs",
-            ),
-            (
-                "smtp.pool_size",
-                self.smtp.pool_size >= 1,
-                "must be at least 1",
-            ),
-            (
-                "redis.key_prefix",
-                is_valid_prefix(&self.redis.key_prefix),
-                "must be 1-32 characters of a-z, 0-9, _ or -",
-            ),
-        ];
-        for (key, ok, message) in checks {
-            if !ok {
-                return Err(ConfigError::Value {
-                    key,
-                    message: message.into(),
-                });
-            }
-        }
-        if self.worker.heartbeat_secs == 0 {
-            return Err(ConfigError::Value {
-                key: "worker.heartbeat_secs",
-                message: "must be at least 1".into(),
-            });
-        }
-        crate::limits::TrustedProxies::parse(&self.http.trusted_proxies).map_err(|message| {
-            ConfigError::Value {
-                key: "http.trusted_proxies",
-                message,
-            }
-        })?;
-        Ok(())
-    }
-
-    /// The HMAC key; `load` guarantees it is present.
-    pub fn hmac_key(&self) -> &str {
-        self.otp
-            .hmac_key
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or_default()
-    }
-
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
-}
-
-fn is_valid_prefix(p: &str) -> bool {
-    (1..=32).contains(&p.len())
-        && p.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn read_secret(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {

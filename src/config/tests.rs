@@ -10,7 +10,7 @@ fn load_err(jail_setup: impl FnOnce(&mut Jail) -> figment::Result<()>) -> String
     let mut out = String::new();
     Jail::expect_with(|jail| {
         jail_setup(jail)?;
-        out = Settings::load(
+        out = Config::load(
             Some(Path::new("otp.toml")).filter(|p| p.exists()),
             Profile::Production,
         )
@@ -81,8 +81,10 @@ fn secrets_come_from_files_and_are_redacted() {
         jail.create_file("pw", "s3cret-password\n")?;
         jail.set_env("OTP_OTP__HMAC_KEY_FILE", "key");
         jail.set_env("OTP_SMTP__PASSWORD_FILE", "pw");
-        let s = Settings::load(None, Profile::Production).unwrap();
-        assert_eq!(s.hmac_key(), KEY);
+        jail.set_env("OTP_SMTP__USERNAME", "mailer");
+        let c = Config::load(None, Profile::Production).unwrap();
+        assert_eq!(c.otp.hmac_key.expose(), KEY);
+        let s = c.settings;
         assert_eq!(
             s.smtp.password.as_ref().unwrap().expose(),
             "s3cret-password"
@@ -137,6 +139,24 @@ fn bad_values_name_their_key() {
             "http.trusted_proxies",
         ),
         ("OTP_REDIS__KEY_PREFIX", "{bad}", "redis.key_prefix"),
+        ("OTP_MAIL__FROM", "not a mailbox", "mail.from"),
+        (
+            "OTP_SMTP__TLS_CA_FILE",
+            "/nonexistent/ca.pem",
+            "smtp.tls_ca_file",
+        ),
+        ("OTP_REDIS__TIMEOUT_MS", "0", "redis.timeout_ms"),
+        ("OTP_SMTP__TIMEOUT_SECS", "0", "smtp.timeout_secs"),
+        ("OTP_SMTP__USERNAME", "user", "smtp.password"),
+        ("OTP_WORKER__CONCURRENCY", "100000000", "worker.concurrency"),
+        ("OTP_WORKER__REAP_AFTER_SECS", "5", "worker.reap_after_secs"),
+        ("OTP_LOG__LEVEL", "info,[", "log.level"),
+        (
+            "OTP_TELEMETRY__OTLP_ENDPOINT",
+            "collector:4318",
+            "telemetry.otlp_endpoint",
+        ),
+        ("OTP_REDIS__URL", "http://x", "redis.url"),
     ] {
         let err = load_err(|j| {
             j.set_env("OTP_OTP__HMAC_KEY", KEY);
@@ -148,12 +168,23 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
+fn a_secret_and_its_file_together_are_refused() {
+    let err = load_err(|j| {
+        j.create_file("key", KEY)?;
+        j.set_env("OTP_OTP__HMAC_KEY", KEY);
+        j.set_env("OTP_OTP__HMAC_KEY_FILE", "key");
+        Ok(())
+    });
+    assert!(err.contains("not both"), "{err}");
+}
+
+#[test]
 fn dev_profile_needs_no_key_and_writes_to_the_outbox() {
     Jail::expect_with(|_| {
-        let s = Settings::load(None, Profile::Dev).unwrap();
-        assert_eq!(s.mail.transport, MailTransportKind::Outbox);
-        assert_eq!(s.log.format, LogFormat::Pretty);
-        assert!(s.hmac_key().len() >= MIN_HMAC_KEY_LEN);
+        let c = Config::load(None, Profile::Dev).unwrap();
+        assert!(matches!(c.mail.transport, MailTransport::Outbox(_)));
+        assert_eq!(c.settings.log.format, LogFormat::Pretty);
+        assert!(c.otp.hmac_key.expose().len() >= MIN_HMAC_KEY_LEN);
         Ok(())
     });
 }

@@ -126,7 +126,12 @@ impl Config {
             trusted_proxies: TrustedProxies::parse(&s.http.trusted_proxies)
                 .map_err(|m| invalid("http.trusted_proxies", m))?,
             max_body_bytes: check("http.max_body_bytes", s.http.max_body_bytes, 256, 1 << 20)?,
-            shutdown_grace: secs("http.shutdown_grace_secs", s.http.shutdown_grace_secs, 0, 3600)?,
+            shutdown_grace: secs(
+                "http.shutdown_grace_secs",
+                s.http.shutdown_grace_secs,
+                0,
+                3600,
+            )?,
         };
         let redis = RedisConfig {
             url: redis_url(&s.redis.url)?,
@@ -140,8 +145,18 @@ impl Config {
             hmac_key: hmac_key(s.otp.hmac_key.as_ref())?,
         };
         let limits = LimitsConfig {
-            email_cooldown: secs("limits.email_cooldown_secs", s.limits.email_cooldown_secs, 0, 86_400)?,
-            email_per_hour: check("limits.email_per_hour", s.limits.email_per_hour, 1, 1_000_000)?,
+            email_cooldown: secs(
+                "limits.email_cooldown_secs",
+                s.limits.email_cooldown_secs,
+                0,
+                86_400,
+            )?,
+            email_per_hour: check(
+                "limits.email_per_hour",
+                s.limits.email_per_hour,
+                1,
+                1_000_000,
+            )?,
             ip_per_minute: check("limits.ip_per_minute", s.limits.ip_per_minute, 0, 1_000_000)?,
             verify_failures_per_hour: check(
                 "limits.verify_failures_per_hour",
@@ -153,13 +168,16 @@ impl Config {
         let mail = MailConfig {
             transport: match s.mail.transport {
                 super::MailTransportKind::Smtp => MailTransport::Smtp,
-                super::MailTransportKind::Outbox => MailTransport::Outbox(s.mail.outbox_dir.clone()),
+                super::MailTransportKind::Outbox => {
+                    MailTransport::Outbox(s.mail.outbox_dir.clone())
+                }
             },
-            from: s
-                .mail
-                .from
-                .parse()
-                .map_err(|e| invalid("mail.from", format!("{:?} is not a mailbox: {e}", s.mail.from)))?,
+            from: s.mail.from.parse().map_err(|e| {
+                invalid(
+                    "mail.from",
+                    format!("{:?} is not a mailbox: {e}", s.mail.from),
+                )
+            })?,
             subject: non_empty_line("mail.subject", &s.mail.subject)?,
             template_dir: s.mail.template_dir.clone(),
         };
@@ -179,13 +197,25 @@ impl Config {
             concurrency: check("worker.concurrency", w.concurrency, 1, 4096)?,
             max_attempts: check("worker.max_attempts", w.max_attempts, 1, 1000)?,
             retry_base,
-            retry_max: millis("worker.retry_max_ms", w.retry_max_ms, w.retry_base_ms, 3_600_000)?,
+            retry_max: millis(
+                "worker.retry_max_ms",
+                w.retry_max_ms,
+                w.retry_base_ms,
+                3_600_000,
+            )?,
             renew_every: heartbeat,
-            lease: secs("worker.reap_after_secs", w.reap_after_secs, w.heartbeat_secs + 1, 86_400)?,
+            lease: secs(
+                "worker.reap_after_secs",
+                w.reap_after_secs,
+                w.heartbeat_secs + 1,
+                86_400,
+            )?,
         };
         if let Some(endpoint) = &s.telemetry.otlp_endpoint {
             endpoint_url(endpoint)?;
         }
+        tracing_subscriber::EnvFilter::try_new(&s.log.level)
+            .map_err(|e| invalid("log.level", format!("not a log filter: {e}")))?;
         Ok(Self {
             http,
             admin_listen: s.admin.listen,
@@ -210,8 +240,12 @@ fn hmac_key(key: Option<&Secret>) -> Result<Secret, ConfigError> {
 
 fn redis_url(url: &Secret) -> Result<Secret, ConfigError> {
     // Parsing only: nothing connects here.
-    redis::Client::open(url.expose())
-        .map_err(|e| invalid("redis.url", format!("not a Redis URL this build can use: {e}")))?;
+    redis::Client::open(url.expose()).map_err(|e| {
+        invalid(
+            "redis.url",
+            format!("not a Redis URL this build can use: {e}"),
+        )
+    })?;
     Ok(url.clone())
 }
 
@@ -220,7 +254,10 @@ fn key_prefix(p: &str) -> Result<String, ConfigError> {
         && p.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if !ok {
-        return Err(invalid("redis.key_prefix", "must be 1-32 characters of a-z, 0-9, _ or -"));
+        return Err(invalid(
+            "redis.key_prefix",
+            "must be 1-32 characters of a-z, 0-9, _ or -",
+        ));
     }
     Ok(p.to_owned())
 }
@@ -245,7 +282,10 @@ fn credentials(
             "smtp.password",
             "smtp.username is set: set smtp.password (or smtp.password_file) too",
         )),
-        (None, Some(_)) => Err(invalid("smtp.username", "smtp.password is set without a username")),
+        (None, Some(_)) => Err(invalid(
+            "smtp.username",
+            "smtp.password is set without a username",
+        )),
     }
 }
 
@@ -259,7 +299,10 @@ fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(invalid(key, format!("{} holds no PEM certificate", path.display())));
+        return Err(invalid(
+            key,
+            format!("{} holds no PEM certificate", path.display()),
+        ));
     }
     Ok(pem)
 }
@@ -269,7 +312,10 @@ fn endpoint_url(endpoint: &str) -> Result<(), ConfigError> {
         .split_once("://")
         .is_some_and(|(scheme, rest)| matches!(scheme, "http" | "https") && !rest.is_empty());
     if !ok {
-        return Err(invalid("telemetry.otlp_endpoint", "must be an http:// or https:// URL"));
+        return Err(invalid(
+            "telemetry.otlp_endpoint",
+            "must be an http:// or https:// URL",
+        ));
     }
     Ok(())
 }

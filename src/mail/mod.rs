@@ -3,10 +3,8 @@ mod smtp_pool;
 mod templates;
 mod transport;
 
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
 use lettre::address::Envelope;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Address, Message};
@@ -14,7 +12,7 @@ use lettre::{Address, Message};
 pub use templates::{MailContext, Templates};
 pub use transport::{SendError, Transport};
 
-use crate::config::Settings;
+use crate::config::Config;
 use crate::domain::{EmailAddress, OtpCode};
 
 pub struct Mailer {
@@ -25,17 +23,14 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
-        let from: Mailbox = s
-            .mail
-            .from
-            .parse()
-            .with_context(|| format!("mail.from {:?} is not a mailbox", s.mail.from))?;
+    /// Compiles the templates (a broken one stops start-up) and builds the transport.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let mail = &config.mail;
         Ok(Self {
-            templates: Templates::load(Path::new(&s.mail.template_dir))?,
-            transport: Transport::from_settings(s)?,
-            from,
-            subject: s.mail.subject.clone(),
+            templates: Templates::load(&mail.template_dir)?,
+            transport: Transport::new(mail, &config.smtp)?,
+            from: mail.from.clone(),
+            subject: mail.subject.clone(),
         })
     }
 

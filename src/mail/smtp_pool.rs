@@ -27,7 +27,7 @@ enum Failed {
     BeforeData(SendError),
     AfterData(SendError),
 }
-use crate::config::{SmtpSecurity, SmtpSettings};
+use crate::config::{SmtpConfig, SmtpSecurity};
 
 /// Servers drop idle clients after a few minutes (RFC 5321 §4.5.3.2); reconnect before that.
 const MAX_IDLE: Duration = Duration::from_secs(60);
@@ -48,24 +48,13 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(s: &SmtpSettings) -> anyhow::Result<Self> {
-        let credentials = s.username.as_ref().map(|user| {
-            let password = s
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_owned())
-                .unwrap_or_default();
-            Credentials::new(user.clone(), password)
-        });
-        let extra_ca_pem = match &s.tls_ca_file {
-            Some(path) => Some(
-                std::fs::read(path)
-                    .with_context(|| format!("reading smtp.tls_ca_file {}", path.display()))?,
-            ),
-            None => None,
-        };
+    pub fn new(s: &SmtpConfig) -> anyhow::Result<Self> {
+        let credentials = s
+            .credentials
+            .as_ref()
+            .map(|(user, password)| Credentials::new(user.clone(), password.expose().to_owned()));
         let tls = match s.security {
-            SmtpSecurity::Tls => Some(tls_connector(extra_ca_pem.as_deref())?),
+            SmtpSecurity::Tls => Some(tls_connector(s.extra_ca_pem.as_deref())?),
             _ => None,
         };
         Ok(Self {
@@ -73,12 +62,12 @@ impl SmtpPool {
             port: s.port,
             security: s.security,
             credentials,
-            timeout: Duration::from_secs(s.timeout_secs),
+            timeout: s.timeout,
             hello: ClientId::default(),
             tls,
-            extra_ca_pem,
+            extra_ca_pem: s.extra_ca_pem.clone(),
             idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(usize::try_from(s.pool_size).unwrap_or(1).max(1)),
+            slots: Semaphore::new(s.pool_size),
         })
     }
 

@@ -5,7 +5,7 @@ use anyhow::Context;
 use lettre::Message;
 
 use super::smtp_pool::SmtpPool;
-use crate::config::{MailTransportKind, Settings};
+use crate::config::{MailConfig, MailTransport, SmtpConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -40,15 +40,14 @@ impl SendError {
 }
 
 impl Transport {
-    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
-        match s.mail.transport {
-            MailTransportKind::Outbox => {
-                std::fs::create_dir_all(&s.mail.outbox_dir).with_context(|| {
-                    format!("creating the outbox {}", s.mail.outbox_dir.display())
-                })?;
-                Ok(Self::Outbox(s.mail.outbox_dir.clone()))
+    pub fn new(mail: &MailConfig, smtp: &SmtpConfig) -> anyhow::Result<Self> {
+        match &mail.transport {
+            MailTransport::Outbox(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the outbox {}", dir.display()))?;
+                Ok(Self::Outbox(dir.clone()))
             }
-            MailTransportKind::Smtp => Ok(Self::Smtp(SmtpPool::new(&s.smtp)?)),
+            MailTransport::Smtp => Ok(Self::Smtp(SmtpPool::new(smtp)?)),
         }
     }
 

@@ -95,6 +95,57 @@ fn start_up_fails_clearly_without_a_key_or_with_an_unknown_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pasword"));
 }
 
+/// One table for both: `check-config` must refuse exactly what start-up refuses, naming the key.
+#[test]
+fn check_config_and_start_up_refuse_the_same_bad_values() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("OTP_MAIL__FROM", "not a mailbox")], "mail.from"),
+        (
+            &[("OTP_SMTP__TLS_CA_FILE", "/nonexistent/ca.pem")],
+            "smtp.tls_ca_file",
+        ),
+        (&[("OTP_REDIS__TIMEOUT_MS", "0")], "redis.timeout_ms"),
+        (&[("OTP_SMTP__TIMEOUT_SECS", "0")], "smtp.timeout_secs"),
+        (&[("OTP_SMTP__USERNAME", "mailer")], "smtp.password"),
+        (
+            &[("OTP_WORKER__CONCURRENCY", "100000000")],
+            "worker.concurrency",
+        ),
+        (
+            &[
+                ("OTP_WORKER__HEARTBEAT_SECS", "10"),
+                ("OTP_WORKER__REAP_AFTER_SECS", "10"),
+            ],
+            "worker.reap_after_secs",
+        ),
+        (
+            &[("OTP_HTTP__TRUSTED_PROXIES", "[\"10.0.0.0/33\"]")],
+            "http.trusted_proxies",
+        ),
+        (&[("OTP_OTP__DIGITS", "12")], "otp.digits"),
+        (&[("OTP_LOG__LEVEL", "info,[")], "log.level"),
+        (&[("OTP_SMTP__HOSTNAME", "x")], "hostname"),
+    ];
+    for (env, key) in cases {
+        for mode in ["check-config", "serve"] {
+            let out = bin()
+                .arg(mode)
+                .env("OTP_OTP__HMAC_KEY", KEY)
+                .env("OTP_HTTP__LISTEN", format!("127.0.0.1:{}", free_port()))
+                .env("OTP_ADMIN__LISTEN", format!("127.0.0.1:{}", free_port()))
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{mode} accepted {env:?}");
+            assert!(
+                err.contains(key),
+                "{mode} with {env:?} should name {key}: {err}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_broken_template_stops_the_worker_at_start_up() {
     let dir = tempfile::tempdir().unwrap();
