@@ -15,6 +15,7 @@ pub mod health;
 pub mod limits;
 pub mod mail;
 pub mod metrics;
+pub mod outcome;
 pub mod queue;
 pub mod startup;
 pub mod store;

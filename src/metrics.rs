@@ -1,9 +1,13 @@
 //! Every metric in one place, on one registry served at the admin port's `/metrics`.
 //! Labels are bounded enums or route patterns: never an address, a code or a raw path.
+use std::marker::PhantomData;
+
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
 };
+
+use crate::outcome::{self, Outcome};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -11,6 +15,27 @@ const LATENCY_BUCKETS: &[f64] = &[
 const SMTP_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// A counter whose one label takes exactly the values of an `Outcome` enum.
+pub struct OutcomeCounter<T>(IntCounterVec, PhantomData<T>);
+
+impl<T: Outcome> OutcomeCounter<T> {
+    pub fn inc(&self, outcome: T) {
+        self.0.with_label_values(&[outcome.label()]).inc();
+    }
+
+    /// Every series at 0 from the start, so rate() and alerts work before the first event.
+    fn touch(&self) {
+        for o in T::ALL {
+            self.0.with_label_values(&[o.label()]);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn get(&self, outcome: T) -> u64 {
+        self.0.with_label_values(&[outcome.label()]).get()
+    }
+}
 
 /// Cloned into every middleware call and task: one `Arc`, not a dozen.
 #[derive(Clone)]
@@ -28,16 +53,16 @@ pub struct MetricSet {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
-    pub generate: IntCounterVec,
-    pub verify: IntCounterVec,
+    pub generate: OutcomeCounter<outcome::Generate>,
+    pub verify: OutcomeCounter<outcome::Verify>,
     /// Vectors, even the unlabelled age: `reset()` drops their series, so a scrape that cannot
     /// read the queue shows no value instead of a stale one.
     pub queue_depth: IntGaugeVec,
     pub queue_oldest_age: GaugeVec,
-    pub jobs: IntCounterVec,
+    pub jobs: OutcomeCounter<outcome::Job>,
     pub jobs_reaped: IntCounter,
     pub smtp_duration: Histogram,
-    pub smtp_errors: IntCounterVec,
+    pub smtp_errors: OutcomeCounter<outcome::SmtpError>,
     pub redis_up: IntGauge,
     pub ready: IntGauge,
 }
@@ -59,9 +84,17 @@ fn reg<M: Collector + Clone + 'static>(r: &Registry, metric: prometheus::Result<
 impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
-        let counter = |name: &str, help: &str, label: &str| {
-            reg(&r, IntCounterVec::new(Opts::new(name, help), &[label]))
-        };
+        fn counter<T: Outcome>(
+            r: &Registry,
+            name: &str,
+            help: &str,
+            label: &str,
+        ) -> OutcomeCounter<T> {
+            OutcomeCounter(
+                reg(r, IntCounterVec::new(Opts::new(name, help), &[label])),
+                PhantomData,
+            )
+        }
         let m = MetricSet {
             http_requests: reg(
                 &r,
@@ -85,11 +118,13 @@ impl Metrics {
                 ),
             ),
             generate: counter(
+                &r,
                 "email_otp_generate_total",
                 "Generate requests by outcome.",
                 "outcome",
             ),
             verify: counter(
+                &r,
                 "email_otp_verify_total",
                 "Verify requests by outcome.",
                 "outcome",
@@ -115,6 +150,7 @@ impl Metrics {
                 ),
             ),
             jobs: counter(
+                &r,
                 "email_otp_jobs_total",
                 "Jobs finished by this worker, by outcome.",
                 "outcome",
@@ -137,6 +173,7 @@ impl Metrics {
                 ),
             ),
             smtp_errors: counter(
+                &r,
                 "email_otp_smtp_send_errors_total",
                 "Failed sends by class.",
                 "class",
@@ -178,24 +215,10 @@ impl Metrics {
 impl MetricSet {
     /// Export every known series at 0 from the start, so rate() and alerts work before the first event.
     fn touch_label_sets(&self) {
-        for o in ["accepted", "rate_limited", "invalid", "unavailable"] {
-            self.generate.with_label_values(&[o]);
-        }
-        for o in [
-            "verified",
-            "incorrect",
-            "too_many_attempts",
-            "invalid",
-            "unavailable",
-        ] {
-            self.verify.with_label_values(&[o]);
-        }
-        for o in crate::worker::Outcome::ALL {
-            self.jobs.with_label_values(&[o.label()]);
-        }
-        for c in ["transient", "unconfirmed", "permanent"] {
-            self.smtp_errors.with_label_values(&[c]);
-        }
+        self.generate.touch();
+        self.verify.touch();
+        self.jobs.touch();
+        self.smtp_errors.touch();
     }
 
     /// Sets the queue gauges from one read of Redis, or removes them when the read failed.

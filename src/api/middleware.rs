@@ -6,6 +6,7 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+use crate::outcome;
 
 /// Routes with their own metric label; everything else is `other`, so labels stay bounded.
 const ROUTES: &[&str] = &[
@@ -49,17 +50,25 @@ pub async fn count_rejected<E: Endpoint>(
     req: Request,
     metrics: Metrics,
 ) -> poem::Result<Response> {
-    let counter = match req.uri().path() {
-        "/otp/generate" => Some(&metrics.generate),
-        "/otp/verify" => Some(&metrics.verify),
+    #[derive(Clone, Copy)]
+    enum Operation {
+        Generate,
+        Verify,
+    }
+    let operation = match req.uri().path() {
+        "/otp/generate" => Some(Operation::Generate),
+        "/otp/verify" => Some(Operation::Verify),
         _ => None,
     };
     let result = ep.call(req).await.map(IntoResponse::into_response);
-    if let (Err(e), Some(counter)) = (&result, counter)
+    if let (Err(e), Some(operation)) = (&result, operation)
         && !e.is_from_response()
         && e.status().is_client_error()
     {
-        counter.with_label_values(&["invalid"]).inc();
+        match operation {
+            Operation::Generate => metrics.generate.inc(outcome::Generate::Invalid),
+            Operation::Verify => metrics.verify.inc(outcome::Verify::Invalid),
+        }
     }
     result
 }

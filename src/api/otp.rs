@@ -14,6 +14,7 @@ use crate::codes::{Codes, GenerateOutcome, VerifyOutcome};
 use crate::domain::{EmailAddress, OtpCode};
 use crate::limits::{IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
+use crate::outcome;
 use crate::queue::Job;
 use crate::store::StoreError;
 
@@ -129,15 +130,13 @@ impl OtpApi {
         req: &Request,
         body: Json<GenerateRequest>,
     ) -> Result<GenerateResponse, ApiError> {
-        let outcome = self.generate_inner(req, &body.0.email.0).await;
-        let label = match &outcome {
-            Ok(_) => "accepted",
-            Err(ApiError::TooManyRequests(..)) => "rate_limited",
-            Err(ApiError::Unavailable(_)) => "unavailable",
-            Err(_) => "invalid",
+        let result = self.generate_inner(req, &body.0.email.0).await;
+        let outcome = match &result {
+            Ok(_) => outcome::Generate::Accepted,
+            Err(rejected) => rejected.outcome,
         };
-        self.metrics.generate.with_label_values(&[label]).inc();
-        outcome
+        self.metrics.generate.inc(outcome);
+        result.map_err(|r| r.error)
     }
 
     /// Check a code
@@ -153,16 +152,13 @@ impl OtpApi {
         tag = "ApiTags::Otp"
     )]
     async fn verify(&self, body: Json<VerifyRequest>) -> Result<VerifyResponse, ApiError> {
-        let outcome = self.verify_inner(&body.0).await;
-        let label = match &outcome {
-            Ok(_) => "verified",
-            Err(ApiError::BadRequest(b)) if b.0.code == ErrorCode::OtpIncorrect => "incorrect",
-            Err(ApiError::TooManyRequests(..)) => "too_many_attempts",
-            Err(ApiError::Unavailable(_)) => "unavailable",
-            Err(_) => "invalid",
+        let result = self.verify_inner(&body.0).await;
+        let outcome = match &result {
+            Ok(_) => outcome::Verify::Verified,
+            Err(rejected) => rejected.outcome,
         };
-        self.metrics.verify.with_label_values(&[label]).inc();
-        outcome
+        self.metrics.verify.inc(outcome);
+        result.map_err(|r| r.error)
     }
 }
 
@@ -177,25 +173,23 @@ impl OtpApi {
         &self,
         req: &Request,
         email: &str,
-    ) -> Result<GenerateResponse, ApiError> {
-        let address = parse_address(email)?;
+    ) -> Result<GenerateResponse, Rejected<outcome::Generate>> {
+        use outcome::Generate::{Invalid, RateLimited, Unavailable};
+        let address = parse_address(email).map_err(|e| Rejected::new(e, Invalid))?;
         if let Some(limiter) = &self.ip_limiter {
             limiter.check(self.client_ip(req)).map_err(|wait| {
-                ApiError::too_many(
+                let e = ApiError::too_many(
                     ErrorCode::RateLimited,
                     "Too many requests from this client",
                     wait,
-                )
+                );
+                Rejected::new(e, RateLimited)
             })?;
         }
         let mut job = Job::new(address.for_delivery(), Clock::System.now_ms());
         job.trace = crate::telemetry::inject_current();
-        match self
-            .codes
-            .request(&address, &job)
-            .await
-            .map_err(unavailable)?
-        {
+        let requested = self.codes.request(&address, &job).await;
+        match requested.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
             GenerateOutcome::Queued => {
                 info!(to = %address.masked(), job_id = %job.id, "code requested");
                 Ok(GenerateResponse::Accepted(Json(Accepted {
@@ -205,25 +199,26 @@ impl OtpApi {
             }
             GenerateOutcome::Limited { retry_after } => {
                 info!(to = %address.masked(), "generate rate-limited");
-                Err(ApiError::too_many(
+                let e = ApiError::too_many(
                     ErrorCode::RateLimited,
                     "Too many codes requested for this address",
                     retry_after,
-                ))
+                );
+                Err(Rejected::new(e, RateLimited))
             }
         }
     }
 
-    async fn verify_inner(&self, body: &VerifyRequest) -> Result<VerifyResponse, ApiError> {
-        let address = parse_address(&body.email.0)?;
+    async fn verify_inner(
+        &self,
+        body: &VerifyRequest,
+    ) -> Result<VerifyResponse, Rejected<outcome::Verify>> {
+        use outcome::Verify::{Incorrect, Invalid, TooManyAttempts, Unavailable};
+        let address = parse_address(&body.email.0).map_err(|e| Rejected::new(e, Invalid))?;
         let code = OtpCode::parse(&body.otp.0, self.digits)
-            .map_err(|e| ApiError::invalid(format!("otp: {e}")))?;
-        match self
-            .codes
-            .verify(&address, &code)
-            .await
-            .map_err(unavailable)?
-        {
+            .map_err(|e| Rejected::new(ApiError::invalid(format!("otp: {e}")), Invalid))?;
+        let verified = self.codes.verify(&address, &code).await;
+        match verified.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
             VerifyOutcome::Verified => {
                 info!(to = %address.masked(), "code verified");
                 Ok(VerifyResponse::Verified(Json(Verified {
@@ -231,14 +226,15 @@ impl OtpApi {
                     message: "OTP is correct".into(),
                 })))
             }
-            VerifyOutcome::Incorrect => Err(ApiError::otp_incorrect()),
+            VerifyOutcome::Incorrect => Err(Rejected::new(ApiError::otp_incorrect(), Incorrect)),
             VerifyOutcome::Locked { retry_after } => {
                 info!(to = %address.masked(), "verify locked: too many failures");
-                Err(ApiError::too_many(
+                let e = ApiError::too_many(
                     ErrorCode::TooManyAttempts,
                     "Too many failed attempts for this address",
                     retry_after,
-                ))
+                );
+                Err(Rejected::new(e, TooManyAttempts))
             }
         }
     }
@@ -254,6 +250,18 @@ impl OtpApi {
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
         self.proxies.client_ip(peer, forwarded)
+    }
+}
+
+/// An error answer together with the outcome it is counted as, decided where the error is.
+struct Rejected<O> {
+    error: ApiError,
+    outcome: O,
+}
+
+impl<O> Rejected<O> {
+    fn new(error: ApiError, outcome: O) -> Self {
+        Self { error, outcome }
     }
 }
 

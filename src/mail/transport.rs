@@ -6,6 +6,7 @@ use lettre::Message;
 
 use super::smtp_pool::SmtpPool;
 use crate::config::{MailConfig, MailTransport, SmtpConfig};
+use crate::outcome::SmtpError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -29,12 +30,11 @@ pub enum Transport {
 }
 
 impl SendError {
-    /// The class, as the `class` label of `email_otp_smtp_send_errors_total`.
-    pub fn class(&self) -> &'static str {
+    pub fn class(&self) -> SmtpError {
         match self {
-            Self::Transient(_) => "transient",
-            Self::Unconfirmed(_) => "unconfirmed",
-            Self::Permanent(_) => "permanent",
+            Self::Transient(_) => SmtpError::Transient,
+            Self::Unconfirmed(_) => SmtpError::Unconfirmed,
+            Self::Permanent(_) => SmtpError::Permanent,
         }
     }
 }

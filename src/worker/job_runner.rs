@@ -14,48 +14,15 @@ use crate::metrics::Metrics;
 use crate::queue::{Job, Lease, Queue, RetryPlan, Settled};
 use crate::store::StoreError;
 
-/// What became of one job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Sent,
-    Retried,
-    DeadLettered,
-    DroppedExpired,
-    /// The queue update found the lease expired: the job was reaped meanwhile and runs again.
-    LeaseLost,
-    /// Redis stayed unreachable for a whole lease: the job is left to the reaper.
-    Abandoned,
-}
+pub use crate::outcome::Job as Outcome;
+use crate::outcome::Outcome as _;
 
-impl Outcome {
-    pub const ALL: [Self; 6] = [
-        Self::Sent,
-        Self::Retried,
-        Self::DeadLettered,
-        Self::DroppedExpired,
-        Self::LeaseLost,
-        Self::Abandoned,
-    ];
-
-    /// The `outcome` label of `email_otp_jobs_total`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Retried => "retried",
-            Self::DeadLettered => "dead_lettered",
-            Self::DroppedExpired => "dropped_expired",
-            Self::LeaseLost => "lease_lost",
-            Self::Abandoned => "abandoned",
-        }
-    }
-
-    /// The outcome of a queue update that ended a lease as `done` would have.
-    fn settled(done: Self, settled: Option<Settled>) -> Self {
-        match settled {
-            Some(Settled::Done) => done,
-            Some(Settled::LeaseLost) => Self::LeaseLost,
-            None => Self::Abandoned,
-        }
+/// The outcome of a queue update that ended a lease as `done` would have.
+fn ended_as(done: Outcome, settled: Option<Settled>) -> Outcome {
+    match settled {
+        Some(Settled::Done) => done,
+        Some(Settled::LeaseLost) => Outcome::LeaseLost,
+        None => Outcome::Abandoned,
     }
 }
 
@@ -101,10 +68,7 @@ impl JobRunner {
                     "job left to the reaper; it may be mailed again"
                 );
             }
-            self.metrics
-                .jobs
-                .with_label_values(&[outcome.label()])
-                .inc();
+            self.metrics.jobs.inc(outcome);
             outcome
         }
         .instrument(span)
@@ -120,7 +84,7 @@ impl JobRunner {
                 "job older than the code lifetime; dropped"
             );
             let settled = self.settle(|| self.queue.ack(lease)).await;
-            return Outcome::settled(Outcome::DroppedExpired, settled);
+            return ended_as(Outcome::DroppedExpired, settled);
         }
         let address = match EmailAddress::parse(&job.email) {
             Ok(a) => a,
@@ -145,15 +109,14 @@ impl JobRunner {
         self.metrics
             .smtp_duration
             .observe(started.elapsed().as_secs_f64());
-        let class = sent.as_ref().map_or_else(SendError::class, |()| "sent");
+        let class = sent
+            .as_ref()
+            .map_or_else(|e| e.class().label(), |()| "sent");
         self.health.record_smtp(sent.is_ok(), class);
         match sent {
             Ok(()) => self.activate_and_ack(lease, &job, &address).await,
             Err(e) => {
-                self.metrics
-                    .smtp_errors
-                    .with_label_values(&[e.class()])
-                    .inc();
+                self.metrics.smtp_errors.inc(e.class());
                 match e {
                     SendError::Permanent(e) => {
                         warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
@@ -194,7 +157,7 @@ impl JobRunner {
             }
         }
         let settled = self.settle(|| self.queue.ack(lease)).await;
-        Outcome::settled(Outcome::Sent, settled)
+        ended_as(Outcome::Sent, settled)
     }
 
     async fn retry_or_dead(&self, lease: &Lease, mut job: Job, error: String) -> Outcome {
@@ -206,7 +169,7 @@ impl JobRunner {
                 warn!(attempt = job.attempt, retry_in_ms = due_ms - now, error = %error, "send failed; will retry");
                 job.last_error = Some(error);
                 let settled = self.settle(|| self.queue.retry(lease, &job, due_ms)).await;
-                Outcome::settled(Outcome::Retried, settled)
+                ended_as(Outcome::Retried, settled)
             }
             RetryPlan::AttemptsExhausted => {
                 let e = format!("gave up after {} attempts: {error}", job.attempt);
@@ -229,7 +192,7 @@ impl JobRunner {
         let settled = self
             .settle(|| self.queue.dead_letter(lease, annotated))
             .await;
-        Outcome::settled(Outcome::DeadLettered, settled)
+        ended_as(Outcome::DeadLettered, settled)
     }
 
     /// Queue and code updates must not be skipped: while Redis is away, keep trying for up to

@@ -1,0 +1,106 @@
+//! What became of each request and job, as enums whose metric label lives next to them. The
+//! metric label sets are built from `ALL`, so every series exists (at 0) from the start and no
+//! label is ever spelled twice.
+
+/// An outcome with a bounded set of labels.
+pub trait Outcome: Copy + 'static {
+    const ALL: &'static [Self];
+    fn label(self) -> &'static str;
+}
+
+macro_rules! outcome {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $label:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl Outcome for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            fn label(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)+
+                }
+            }
+        }
+    };
+}
+
+outcome!(
+    /// `email_otp_generate_total{outcome}`.
+    Generate {
+        Accepted => "accepted",
+        RateLimited => "rate_limited",
+        /// A malformed request (bad JSON, address, content type or size).
+        Invalid => "invalid",
+        Unavailable => "unavailable",
+    }
+);
+
+outcome!(
+    /// `email_otp_verify_total{outcome}`.
+    Verify {
+        Verified => "verified",
+        /// Wrong, expired, used, never issued or burned: one answer to the client.
+        Incorrect => "incorrect",
+        TooManyAttempts => "too_many_attempts",
+        Invalid => "invalid",
+        Unavailable => "unavailable",
+    }
+);
+
+outcome!(
+    /// `email_otp_jobs_total{outcome}`: what became of one claimed job.
+    Job {
+        Sent => "sent",
+        Retried => "retried",
+        DeadLettered => "dead_lettered",
+        DroppedExpired => "dropped_expired",
+        /// The queue update found the lease expired: the job was reaped meanwhile and runs again.
+        LeaseLost => "lease_lost",
+        /// Redis stayed unreachable for a whole lease: the job is left to the reaper.
+        Abandoned => "abandoned",
+    }
+);
+
+outcome!(
+    /// `email_otp_smtp_send_errors_total{class}`.
+    SmtpError {
+        /// Before the relay could have the mail: 4xx, refused connection, timeout.
+        Transient => "transient",
+        /// The data went out but no reply came: the mail may have been delivered.
+        Unconfirmed => "unconfirmed",
+        /// 5xx, an address or message the relay will never take.
+        Permanent => "permanent",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels<T: Outcome>() -> Vec<&'static str> {
+        T::ALL.iter().map(|o| o.label()).collect()
+    }
+
+    #[test]
+    fn labels_are_unique_snake_case() {
+        for set in [
+            labels::<Generate>(),
+            labels::<Verify>(),
+            labels::<Job>(),
+            labels::<SmtpError>(),
+        ] {
+            let mut sorted = set.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), set.len(), "{set:?}");
+            assert!(
+                set.iter()
+                    .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            );
+        }
+    }
+}
