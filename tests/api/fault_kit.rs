@@ -99,9 +99,9 @@ impl TestRedis {
         }
     }
 
-    /// Jobs anywhere but the dead list: pending, leased (processing) and, if the old per-worker
-    /// processing lists still exist, what they hold.
-    pub async fn unfinished_jobs(&self) -> (i64, i64) {
+    /// Jobs not finished: (pending, leased, delayed). Leased counts the lease ZSET and, if the old
+    /// per-worker processing lists still exist, what they hold.
+    pub async fn unfinished_jobs(&self) -> (i64, i64, i64) {
         let mut leased = self.zcard(PROCESSING).await;
         let lists: Vec<String> = self
             .cmd(&["KEYS", &format!("{PROCESSING}:*")])
@@ -110,16 +110,25 @@ impl TestRedis {
         for k in lists {
             leased += self.llen(&k).await;
         }
-        (self.llen(PENDING).await, leased)
+        (self.llen(PENDING).await, leased, self.zcard(DELAYED).await)
     }
 
-    /// Waits until no job is pending or leased.
+    /// Waits until no job is pending, leased or waiting for a retry.
     pub async fn wait_drained(&self, timeout: Duration) {
-        eventually("pending and processing empty", timeout, || async {
-            self.unfinished_jobs().await == (0, 0)
+        eventually("pending, processing and delayed empty", timeout, || async {
+            self.unfinished_jobs().await == (0, 0, 0)
         })
         .await;
     }
+}
+
+/// Asks for a code and returns it once its job is finished. A code counts only once the worker
+/// has seen the relay accept its mail, a moment after the sink stored it, so a verify right after
+/// `wait_for` could race the worker.
+pub async fn mailed_code(s: &Stack, email: &str, n: usize) -> String {
+    let code = s.code_for(email, n).await;
+    s.redis.wait_drained(Duration::from_secs(10)).await;
+    code
 }
 
 /// Leases as `(lease id, job json, deadline ms)`; checks the documented member shape.

@@ -3,6 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::fault_kit::*;
 use crate::helpers::*;
 use crate::smtp_sink::Answer;
 
@@ -22,7 +23,7 @@ fn error_code(body: &str) -> String {
 async fn at_maxmemory_every_verify_is_503_the_right_code_too_and_it_verifies_afterwards() {
     let s = Stack::start(&[]).await;
     let a = "oom-verify@example.com";
-    let code = s.code_for(a, 1).await;
+    let code = mailed_code(&s, a, 1).await;
     s.redis.fill_to_oom().await;
     for _ in 0..6 {
         let (status, body) = s.app.verify(a, &wrong(&code)).await;
@@ -72,10 +73,7 @@ async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget(
     })
     .await;
     sink.state.delay_ms.store(0, Ordering::SeqCst);
-    eventually("the job to settle", Duration::from_secs(20), || async {
-        s.redis.unfinished_jobs().await == (0, 0) && s.redis.zcard("{otp}:queue:delayed").await == 0
-    })
-    .await;
+    s.redis.wait_drained(Duration::from_secs(20)).await;
     let attempts = sink.attempts_to(a);
     let codes = codes_of(&attempts);
     assert!(attempts.len() >= 2, "{attempts:?}");
@@ -101,14 +99,14 @@ async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget(
 async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still_does() {
     let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1]]).await;
     let a = "refused@example.com";
-    let first = s.code_for(a, 1).await;
+    let first = mailed_code(&s, a, 1).await;
     s.sink.state.reject_after_data.store(1, Ordering::SeqCst);
     assert_eq!(s.app.generate(a).await.0, 202);
     let redis = &s.redis;
     eventually(
         "the refused job dead-lettered",
         Duration::from_secs(10),
-        || async { redis.llen("{otp}:queue:dead").await == 1 },
+        || async { redis.llen(DEAD).await == 1 },
     )
     .await;
     let refused = s.sink.attempts_to(a);
@@ -134,7 +132,7 @@ async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still
 async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_newest() {
     let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1]]).await;
     let a = "successor@example.com";
-    let first = s.code_for(a, 1).await;
+    let first = mailed_code(&s, a, 1).await;
     s.sink.state.delay_ms.store(3000, Ordering::SeqCst);
     assert_eq!(s.app.generate(a).await.0, 202);
     let sink = &s.sink;
@@ -151,8 +149,9 @@ async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_new
     );
     sink.state.delay_ms.store(0, Ordering::SeqCst);
     let second = code_from(&sink.wait_for(a, 2, Duration::from_secs(10)).await[1]);
+    s.redis.wait_drained(Duration::from_secs(10)).await;
     assert_eq!(s.app.verify(a, &first).await.0, 400, "used");
-    let third = s.code_for(a, 3).await;
+    let third = mailed_code(&s, a, 3).await;
     assert_eq!(
         s.app.verify(a, &second).await.0,
         400,
@@ -239,6 +238,7 @@ async fn a_connection_dropped_after_the_data_is_retried_after_the_backoff_with_t
     );
     let codes = codes_of(&attempts);
     assert_eq!(codes[0], codes[1], "the resend carries the same code");
+    s.redis.wait_drained(Duration::from_secs(10)).await;
     assert_eq!(s.app.verify(a, &code_from(&mail[0])).await.0, 200);
 }
 
