@@ -99,18 +99,23 @@ impl TestRedis {
         }
     }
 
-    /// Jobs not finished: (pending, leased, delayed). Leased counts the lease ZSET and, if the old
-    /// per-worker processing lists still exist, what they hold.
+    /// Jobs not finished: (pending, leased, delayed), read atomically (one script) so a job moving
+    /// between them is never missed. Leased counts the lease ZSET and, if the old per-worker
+    /// processing lists still exist, what they hold.
     pub async fn unfinished_jobs(&self) -> (i64, i64, i64) {
-        let mut leased = self.zcard(PROCESSING).await;
-        let lists: Vec<String> = self
-            .cmd(&["KEYS", &format!("{PROCESSING}:*")])
+        const COUNT: &str = r#"
+            local leased = 0
+            if redis.call('TYPE', ARGV[2]).ok == 'zset' then
+              leased = redis.call('ZCARD', ARGV[2])
+            end
+            for _, k in ipairs(redis.call('KEYS', ARGV[2] .. ':*')) do
+              leased = leased + redis.call('LLEN', k)
+            end
+            return {redis.call('LLEN', ARGV[1]), leased, redis.call('ZCARD', ARGV[3])}
+        "#;
+        self.cmd(&["EVAL", COUNT, "0", PENDING, PROCESSING, DELAYED])
             .await
-            .unwrap();
-        for k in lists {
-            leased += self.llen(&k).await;
-        }
-        (self.llen(PENDING).await, leased, self.zcard(DELAYED).await)
+            .unwrap()
     }
 
     /// Waits until no job is pending, leased or waiting for a retry.
@@ -119,6 +124,21 @@ impl TestRedis {
             self.unfinished_jobs().await == (0, 0, 0)
         })
         .await;
+    }
+}
+
+/// Waits until every address got at least one mail, all within one `timeout`.
+pub async fn all_mailed(sink: &SmtpSink, addrs: &[String], timeout: Duration) {
+    let missing = || addrs.iter().filter(|a| sink.mails_to(a).is_empty());
+    let what = format!("a mail to each of {} addresses", addrs.len());
+    let deadline = tokio::time::Instant::now() + timeout;
+    while missing().next().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; none for {:?}",
+            missing().collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -257,31 +257,41 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 rcpt: rcpt.clone(),
                 data,
             };
-            if state.silent_after_dot.load(Ordering::SeqCst) {
-                state.record(&mail, Answer::Silent);
-                while stream.read_line(&mut line).await? != 0 {
-                    line.clear();
+            // The answer is decided (and the attempt logged) at the final dot; `delay_ms` only
+            // holds the reply back.
+            let answer = if state.silent_after_dot.load(Ordering::SeqCst) {
+                Answer::Silent
+            } else if take_one(&state.drop_after_dot) {
+                Answer::Dropped
+            } else if take_one(&state.fail_transient) {
+                Answer::Transient
+            } else if take_one(&state.reject_after_data) {
+                Answer::Rejected
+            } else {
+                Answer::Accepted
+            };
+            state.record(&mail, answer);
+            match answer {
+                Answer::Silent => {
+                    while stream.read_line(&mut line).await? != 0 {
+                        line.clear();
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            if take_one(&state.drop_after_dot) {
-                state.record(&mail, Answer::Dropped);
-                return Ok(());
+                Answer::Dropped => return Ok(()),
+                _ => {}
             }
             let delay = state.delay_ms.load(Ordering::SeqCst);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            if take_one(&state.fail_transient) {
-                state.record(&mail, Answer::Transient);
-                b"451 4.3.0 try again later\r\n"
-            } else if take_one(&state.reject_after_data) {
-                state.record(&mail, Answer::Rejected);
-                b"550 5.7.1 message refused\r\n"
-            } else {
-                state.record(&mail, Answer::Accepted);
-                state.mails.lock().unwrap().push(mail);
-                b"250 queued\r\n"
+            match answer {
+                Answer::Transient => b"451 4.3.0 try again later\r\n",
+                Answer::Rejected => b"550 5.7.1 message refused\r\n",
+                _ => {
+                    state.mails.lock().unwrap().push(mail);
+                    b"250 queued\r\n"
+                }
             }
         } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ") {
             use base64::Engine as _;
