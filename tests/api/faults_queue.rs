@@ -214,7 +214,14 @@ async fn accepted_jobs_are_mailed_while_redis_is_at_maxmemory() {
 /// to a blocked fetch whose client already gave up) must not be stranded either.
 #[tokio::test]
 async fn a_stalled_redis_strands_nothing() {
-    let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1], ("OTP_WORKER__CONCURRENCY", "2")]).await;
+    let s = Stack::start(&[
+        NO_LIMITS[0],
+        NO_LIMITS[1],
+        ("OTP_WORKER__CONCURRENCY", "2"),
+        // The default: recovery must not lean on leases running out during the stall.
+        ("OTP_WORKER__REAP_AFTER_SECS", "30"),
+    ])
+    .await;
     s.sink.state.delay_ms.store(200, Ordering::SeqCst);
     s.code_for("idle@example.com", 1).await;
     s.redis.wait_drained(Duration::from_secs(5)).await; // the worker is idle, blocked on the queue
