@@ -33,17 +33,30 @@ pub struct TestRedis {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra redis-server arguments, kept across restarts.
+    args: Vec<String>,
 }
 
 impl TestRedis {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A redis-server with extra arguments, e.g. `["--maxmemory", "4mb"]`.
+    pub async fn start_with(args: &[&str]) -> Self {
         let mut r = Self {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
         };
         r.restart().await;
         r
+    }
+
+    /// The redis-server's pid (for SIGSTOP/SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server running").id()
     }
 
     pub fn url(&self) -> String {
@@ -70,6 +83,7 @@ impl TestRedis {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (scripts/test installs it)");
@@ -206,7 +220,10 @@ impl TestApp {
         let logdir = tempfile::tempdir().unwrap();
         let log_path = logdir.path().join("service.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_email-otp"))
+        // EMAIL_OTP_BIN runs the tests against another build of the service.
+        let bin = std::env::var("EMAIL_OTP_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_email-otp").to_string());
+        let child = Command::new(bin)
             .arg(mode)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -381,6 +398,22 @@ impl Drop for TestApp {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Polls `check` every 50 ms until it holds; fails the test naming `what` after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,8 +1,11 @@
 //! Integration tests: the real binary, a real redis-server and a real SMTP server per test.
+mod fault_kit;
 mod helpers;
 mod smtp_sink;
 
 mod cli;
+mod faults;
+mod faults_queue;
 mod flow;
 mod input;
 mod limits;

@@ -1,8 +1,9 @@
 //! A real SMTP server for tests: records every envelope and message, and can be told to answer
 //! 4xx, 5xx or slowly, so the worker's retry and crash paths meet a real protocol peer.
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -15,6 +16,28 @@ pub struct Mail {
     pub from: String,
     pub rcpt: Vec<String>,
     pub data: String,
+}
+
+/// What the sink answered to one message whose data it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Accepted,
+    /// 451 after the data.
+    Transient,
+    /// 550 after the data.
+    Rejected,
+    /// Connection closed after the final dot, no answer.
+    Dropped,
+    /// No answer ever; the socket stays open.
+    Silent,
+}
+
+/// One message's data as it arrived (the final dot), whatever became of it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub mail: Mail,
+    pub at: Instant,
+    pub answer: Answer,
 }
 
 #[derive(Default)]
@@ -36,6 +59,53 @@ pub struct SinkState {
     pub tls: Mutex<Option<tokio_rustls::TlsAcceptor>>,
     /// Sessions that completed a STARTTLS handshake.
     pub tls_sessions: AtomicU32,
+    /// Every message whose data was read, in order, with the time of its final dot.
+    pub attempts: Mutex<Vec<Attempt>>,
+    /// Read the data, then never answer (the socket stays open until the client closes it).
+    pub silent_after_dot: AtomicBool,
+    /// Close the connection right after the final dot of the next N messages, unanswered.
+    pub drop_after_dot: AtomicU32,
+    /// Answer 550 after the data of the next N messages.
+    pub reject_after_data: AtomicU32,
+    /// Close new connections before the greeting, like a relay that is down.
+    pub refuse: AtomicBool,
+    pub refused: AtomicU32,
+    /// Greylisting: answer RCPT with 451 until this many ms passed since the sender/recipient
+    /// pair's first try (0 = off).
+    pub greylist_ms: AtomicU64,
+    pub greylisted: AtomicU32,
+    greylist_seen: Mutex<HashMap<String, Instant>>,
+}
+
+fn take_one(n: &AtomicU32) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+impl SinkState {
+    fn greylisting(&self, from: &str, rcpt: &str) -> bool {
+        let ms = self.greylist_ms.load(Ordering::SeqCst);
+        if ms == 0 {
+            return false;
+        }
+        let mut seen = self.greylist_seen.lock().unwrap();
+        let first = *seen
+            .entry(format!("{from} {rcpt}"))
+            .or_insert_with(Instant::now);
+        let wait = first.elapsed() < Duration::from_millis(ms);
+        if wait {
+            self.greylisted.fetch_add(1, Ordering::SeqCst);
+        }
+        wait
+    }
+
+    fn record(&self, mail: &Mail, answer: Answer) {
+        self.attempts.lock().unwrap().push(Attempt {
+            mail: mail.clone(),
+            at: Instant::now(),
+            answer,
+        });
+    }
 }
 
 #[derive(Clone)]
@@ -52,6 +122,11 @@ impl SmtpSink {
         let s = state.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                if s.refuse.load(Ordering::SeqCst) {
+                    s.refused.fetch_add(1, Ordering::SeqCst);
+                    drop(sock);
+                    continue;
+                }
                 let s = s.clone();
                 tokio::spawn(async move {
                     let _ = session(sock, s).await;
@@ -69,6 +144,16 @@ impl SmtpSink {
         self.mails()
             .into_iter()
             .filter(|m| m.rcpt.iter().any(|r| r == addr))
+            .collect()
+    }
+
+    /// Every message data read for `addr`, in order, however it was answered.
+    pub fn attempts_to(&self, addr: &str) -> Vec<Attempt> {
+        let attempts = self.state.attempts.lock().unwrap();
+        attempts
+            .iter()
+            .filter(|a| a.mail.rcpt.iter().any(|r| r == addr))
+            .cloned()
             .collect()
     }
 
@@ -136,14 +221,18 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 b"550 5.1.1 mailbox unavailable\r\n"
             } else {
                 let addr = cmd[cmd.len() - rest.len()..].trim();
-                rcpt.push(
-                    addr.trim_start_matches('<')
-                        .split('>')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-                b"250 ok\r\n"
+                let addr = addr
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if state.greylisting(&from, &addr) {
+                    b"451 4.7.1 greylisted, try again later\r\n"
+                } else {
+                    rcpt.push(addr);
+                    b"250 ok\r\n"
+                }
             }
         } else if upper == "DATA" {
             stream.get_mut().write_all(b"354 go ahead\r\n").await?;
@@ -163,23 +252,46 @@ async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std::io:
                 );
             }
             state.data_commands.fetch_add(1, Ordering::SeqCst);
+            let mail = Mail {
+                from: from.clone(),
+                rcpt: rcpt.clone(),
+                data,
+            };
+            // The answer is decided (and the attempt logged) at the final dot; `delay_ms` only
+            // holds the reply back.
+            let answer = if state.silent_after_dot.load(Ordering::SeqCst) {
+                Answer::Silent
+            } else if take_one(&state.drop_after_dot) {
+                Answer::Dropped
+            } else if take_one(&state.fail_transient) {
+                Answer::Transient
+            } else if take_one(&state.reject_after_data) {
+                Answer::Rejected
+            } else {
+                Answer::Accepted
+            };
+            state.record(&mail, answer);
+            match answer {
+                Answer::Silent => {
+                    while stream.read_line(&mut line).await? != 0 {
+                        line.clear();
+                    }
+                    return Ok(());
+                }
+                Answer::Dropped => return Ok(()),
+                _ => {}
+            }
             let delay = state.delay_ms.load(Ordering::SeqCst);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            let failing = state
-                .fail_transient
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            if failing {
-                b"451 4.3.0 try again later\r\n"
-            } else {
-                state.mails.lock().unwrap().push(Mail {
-                    from: from.clone(),
-                    rcpt: rcpt.clone(),
-                    data,
-                });
-                b"250 queued\r\n"
+            match answer {
+                Answer::Transient => b"451 4.3.0 try again later\r\n",
+                Answer::Rejected => b"550 5.7.1 message refused\r\n",
+                _ => {
+                    state.mails.lock().unwrap().push(mail);
+                    b"250 queued\r\n"
+                }
             }
         } else if let Some(b64) = upper.strip_prefix("AUTH PLAIN ") {
             use base64::Engine as _;
