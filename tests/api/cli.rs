@@ -58,6 +58,7 @@ fn check_config_prints_the_config_with_secrets_redacted() {
     let out = bin()
         .arg("check-config")
         .env("OTP_OTP__HMAC_KEY", KEY)
+        .env("OTP_SMTP__USERNAME", "mailer")
         .env("OTP_SMTP__PASSWORD", "smtp-secret-pw")
         .env(
             "OTP_MAIL__TEMPLATE_DIR",
