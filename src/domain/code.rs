@@ -81,14 +81,8 @@ mod tests {
                 counts[pos][(b - b'0') as usize] += 1;
             }
         }
-        let expected = f64::from(n) / 10.0;
-        for row in counts {
-            let chi2: f64 = row
-                .iter()
-                .map(|&c| (f64::from(c) - expected).powi(2) / expected)
-                .sum();
-            // 9 degrees of freedom: chi2 > 33.7 has p < 0.0001.
-            assert!(chi2 < 33.7, "chi-square {chi2} for {row:?}");
+        for (pos, row) in counts.iter().enumerate() {
+            super::super::assert_uniform_digits(row, &format!("position {pos}"));
         }
     }
 

@@ -135,13 +135,7 @@ mod tests {
             let code = k.job_code(&format!("job-{i}"), 6);
             counts[usize::from(code.reveal().as_bytes()[0] - b'0')] += 1;
         }
-        let expected = f64::from(n) / 10.0;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (f64::from(c) - expected).powi(2) / expected)
-            .sum();
-        // 9 degrees of freedom: chi2 > 33.7 has p < 0.0001.
-        assert!(chi2 < 33.7, "first digits {counts:?}");
+        super::super::assert_uniform_digits(&counts, "first digits of job codes");
     }
 
     #[test]
