@@ -64,7 +64,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // Exactly start-up's validation: the typed configuration, then the templates the
             // worker compiles.
             let config = Config::load(file, Profile::Production)?;
-            crate::mail::Templates::load(&config.mail.template_dir).context("mail templates")?;
+            crate::mail::Templates::load(&config.mail.template_dir, &config.mail.subject)
+                .context("mail templates")?;
             print!("{}", config.settings.to_redacted_toml());
             Ok(())
         }

@@ -80,6 +80,9 @@ pub enum MailTransportKind {
 pub struct MailSettings {
     pub transport: MailTransportKind,
     pub from: String,
+    /// The product or site the code is for, shown in the subject and the body.
+    pub product_name: String,
+    /// A Handlebars template with the same variables as the body (e.g. `{{product_name}}`).
     pub subject: String,
     pub template_dir: PathBuf,
     pub outbox_dir: PathBuf,
@@ -208,7 +211,8 @@ impl Default for MailSettings {
         Self {
             transport: MailTransportKind::Smtp,
             from: "Email OTP <no-reply@localhost>".into(),
-            subject: "Your verification code".into(),
+            product_name: "Email OTP".into(),
+            subject: "Your {{product_name}} verification code".into(),
             template_dir: "mailer".into(),
             outbox_dir: "outbox".into(),
         }

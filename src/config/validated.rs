@@ -67,6 +67,8 @@ pub enum MailTransport {
 pub struct MailConfig {
     pub transport: MailTransport,
     pub from: Mailbox,
+    pub product_name: String,
+    /// A template; compiled (and checked) with the body templates.
     pub subject: String,
     pub template_dir: PathBuf,
 }
@@ -178,6 +180,7 @@ impl Config {
                     format!("{:?} is not a mailbox: {e}", s.mail.from),
                 )
             })?,
+            product_name: non_empty_line("mail.product_name", &s.mail.product_name)?,
             subject: non_empty_line("mail.subject", &s.mail.subject)?,
             template_dir: s.mail.template_dir.clone(),
         };

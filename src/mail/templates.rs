@@ -10,7 +10,10 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 pub struct MailContext<'a> {
     pub code: &'a str,
+    /// The digits separated by spaces, so a screen reader reads them one by one.
+    pub code_spoken: &'a str,
     pub email: &'a str,
+    pub product_name: &'a str,
     pub ttl_minutes: u64,
     pub ttl_secs: u64,
 }
@@ -64,6 +67,19 @@ impl Template {
         Ok(Self { engine, path })
     }
 
+    /// A one-line Handlebars template given in the configuration (no HTML escaping).
+    fn inline(key: &str, source: &str) -> anyhow::Result<Self> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        hb.register_template_string(NAME, source)
+            .with_context(|| format!("compiling {key}"))?;
+        Ok(Self {
+            engine: Engine::Handlebars(Box::new(hb)),
+            path: PathBuf::from(key),
+        })
+    }
+
     fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<String> {
         let out = match &self.engine {
             Engine::Handlebars(hb) => hb.render(NAME, ctx).map_err(anyhow::Error::from),
@@ -76,30 +92,39 @@ impl Template {
 }
 
 pub struct Templates {
+    subject: Template,
     html: Template,
     text: Template,
 }
 
 pub struct Rendered {
+    pub subject: String,
     pub html: String,
     pub text: String,
 }
 
 impl Templates {
-    /// Loads `otp.hbs|otp.tera` (HTML) and `otp.txt.hbs|otp.txt.tera` (plain text) and renders both
-    /// once with sample values, which is where strict mode catches unknown variables.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    /// Loads `otp.hbs|otp.tera` (HTML) and `otp.txt.hbs|otp.txt.tera` (plain text) from `dir`,
+    /// compiles `subject` (a Handlebars template), and renders all three once with sample values,
+    /// which is where strict mode catches unknown variables.
+    pub fn load(dir: &Path, subject: &str) -> anyhow::Result<Self> {
         let t = Self {
+            subject: Template::inline("mail.subject", subject)?,
             html: Template::load(dir, "otp", true)?,
             text: Template::load(dir, "otp.txt", false)?,
         };
         let sample = MailContext {
             code: "123456",
+            code_spoken: "1 2 3 4 5 6",
             email: "user@example.com",
+            product_name: "Example",
             ttl_minutes: 10,
             ttl_secs: 600,
         };
         let rendered = t.render(&sample)?;
+        if rendered.subject.contains(['\r', '\n']) {
+            bail!("mail.subject must render to a single line");
+        }
         if !rendered.html.contains(sample.code) || !rendered.text.contains(sample.code) {
             bail!(
                 "the mail templates in {} must both show {{{{code}}}}",
@@ -111,6 +136,7 @@ impl Templates {
 
     pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
         Ok(Rendered {
+            subject: self.subject.render(ctx)?,
             html: self.html.render(ctx)?,
             text: self.text.render(ctx)?,
         })
@@ -129,10 +155,14 @@ mod tests {
         d
     }
 
+    const SUBJECT: &str = "Your {{product_name}} code";
+
     fn ctx() -> MailContext<'static> {
         MailContext {
             code: "042424",
+            code_spoken: "0 4 2 4 2 4",
             email: "a<b>@example.com",
+            product_name: "Shop & Co",
             ttl_minutes: 10,
             ttl_secs: 600,
         }
@@ -144,9 +174,16 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("mailer")
                 .as_path(),
+            SUBJECT,
         )
         .unwrap();
         let r = t.render(&ctx()).unwrap();
+        assert_eq!(
+            r.subject, "Your Shop & Co code",
+            "the subject is not HTML-escaped"
+        );
+        assert!(r.html.contains("Shop &amp; Co") && r.text.contains("Shop & Co"));
+        assert!(r.html.contains("0 4 2 4 2 4"), "digits for screen readers");
         assert!(r.html.contains("042424") && r.text.contains("042424"));
         assert!(
             r.html.contains("a&lt;b&gt;@example.com"),
@@ -164,7 +201,10 @@ mod tests {
             ("otp.tera", "<p>{{ code }} for {{ email }}</p>"),
             ("otp.txt.tera", "Code {{ code }} {{ email }}"),
         ]);
-        let r = Templates::load(d.path()).unwrap().render(&ctx()).unwrap();
+        let r = Templates::load(d.path(), SUBJECT)
+            .unwrap()
+            .render(&ctx())
+            .unwrap();
         assert_eq!(r.html, "<p>042424 for a&lt;b&gt;@example.com</p>");
         assert_eq!(r.text, "Code 042424 a<b>@example.com");
     }
@@ -175,22 +215,33 @@ mod tests {
             ("otp.hbs", "{{code}} {{nope}}"),
             ("otp.txt.hbs", "{{code}}"),
         ]);
-        assert!(Templates::load(d.path()).is_err());
+        assert!(Templates::load(d.path(), SUBJECT).is_err());
         let d = dir_with(&[
             ("otp.tera", "{{ code }} {{ nope }}"),
             ("otp.txt.hbs", "{{code}}"),
         ]);
-        assert!(Templates::load(d.path()).is_err());
+        assert!(Templates::load(d.path(), SUBJECT).is_err());
+    }
+
+    #[test]
+    fn a_subject_with_unknown_variables_or_two_lines_fails_at_load() {
+        let d = dir_with(&[("otp.hbs", "{{code}}"), ("otp.txt.hbs", "{{code}}")]);
+        assert!(Templates::load(d.path(), "{{nope}}").is_err());
+        assert!(Templates::load(d.path(), "a{{email}}\nBcc: x").is_err());
+        assert!(Templates::load(d.path(), "a {{product_name}}").is_ok());
     }
 
     #[test]
     fn syntax_errors_missing_files_and_missing_code_fail_at_load() {
         let d = dir_with(&[("otp.hbs", "{{#if code}}"), ("otp.txt.hbs", "{{code}}")]);
-        assert!(Templates::load(d.path()).is_err());
+        assert!(Templates::load(d.path(), SUBJECT).is_err());
         let d = dir_with(&[("otp.hbs", "{{code}}")]);
-        let err = Templates::load(d.path()).err().unwrap().to_string();
+        let err = Templates::load(d.path(), SUBJECT)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("otp.txt.hbs"), "{err}");
         let d = dir_with(&[("otp.hbs", "no code here"), ("otp.txt.hbs", "{{code}}")]);
-        assert!(Templates::load(d.path()).is_err());
+        assert!(Templates::load(d.path(), SUBJECT).is_err());
     }
 }

@@ -140,6 +140,10 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 - name: OTP_MAIL__FROM
   value: {{ . | quote }}
 {{- end }}
+{{- with $v.mail.productName }}
+- name: OTP_MAIL__PRODUCT_NAME
+  value: {{ . | quote }}
+{{- end }}
 {{- with $v.mail.subject }}
 - name: OTP_MAIL__SUBJECT
   value: {{ . | quote }}
