@@ -89,5 +89,8 @@ async fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> 
         Profile::Dev => crate::dev::ensure_redis(&mut config).await?,
         Profile::Production => None,
     };
+    if profile == Profile::Dev {
+        crate::dev::banner(&config);
+    }
     startup::run(config, mode, startup::shutdown_signal()).await
 }

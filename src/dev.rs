@@ -51,6 +51,23 @@ pub async fn ensure_redis(config: &mut Config) -> anyhow::Result<Option<DevRedis
     bail!("the dev redis-server did not answer on port {port}")
 }
 
+/// What a developer needs first: where the mail goes, where the docs are, a request to try.
+pub fn banner(config: &Config) {
+    let api = config.http.listen;
+    if let crate::config::MailTransport::Outbox(dir) = &config.mail.transport {
+        let dir = std::env::current_dir().map_or_else(|_| dir.clone(), |cwd| cwd.join(dir));
+        info!("mail is written to {} as .eml files", dir.display());
+    }
+    info!(
+        "API docs: http://{api}/docs  (admin: http://{}/status)",
+        config.admin_listen
+    );
+    info!(
+        "try: curl -s -XPOST http://{api}/otp/generate -H 'content-type: application/json' \
+         -d '{{\"email\":\"you@example.com\"}}'"
+    );
+}
+
 async fn answers(url: &str) -> bool {
     let Ok(client) = redis::Client::open(url) else {
         return false;

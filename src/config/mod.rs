@@ -14,11 +14,14 @@ pub use settings::*;
 pub use validated::*;
 
 const MIN_HMAC_KEY_LEN: usize = 32;
+const ENV_PREFIX: &str = "OTP_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    /// Each problem on its own line, named as the operator wrote it: `OTP_SMTP__HOSTT`, or
+    /// `smtp.hostt in otp.toml`.
+    #[error("configuration: {}", .0.join("; "))]
+    Invalid(Vec<String>),
     #[error("cannot read the secret file {path} (for {key}): {source}")]
     SecretFile {
         key: &'static str,
@@ -67,9 +70,15 @@ impl Settings {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        // OTP_CONFIG names the file; it is not a key of the tree.
-        figment = figment.merge(Env::prefixed("OTP_").split("__").ignore(&["config"]));
-        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        // Only OTP_<SECTION>__<KEY>: Kubernetes injects service links such as
+        // OTP_EMAIL_OTP_SERVICE_HOST for a release named "otp", which must not stop the pod.
+        // (OTP_CONFIG names the file and has no section either.)
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|key| key.as_str().contains("__"))
+                .split("__"),
+        );
+        let mut settings: Settings = figment.extract().map_err(describe)?;
         settings.resolve_secret_files()?;
         if profile == Profile::Dev && settings.otp.hmac_key.is_none() {
             settings.otp.hmac_key = Some(Secret::new(ephemeral_key()));
@@ -108,6 +117,30 @@ impl Settings {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
+}
+
+fn describe(errors: figment::Error) -> ConfigError {
+    ConfigError::Invalid(
+        errors
+            .into_iter()
+            .map(|e| {
+                let key = match &e.metadata {
+                    Some(m) if m.name.contains("environment") => {
+                        format!("{}{}", ENV_PREFIX, e.path.join("__").to_ascii_uppercase())
+                    }
+                    Some(m) => {
+                        let source = m
+                            .source
+                            .as_ref()
+                            .map_or(m.name.to_string(), |s| s.to_string());
+                        format!("{} in {source}", e.path.join("."))
+                    }
+                    None => e.path.join("."),
+                };
+                format!("{key}: {}", e.kind)
+            })
+            .collect(),
+    )
 }
 
 fn read_secret(key: &'static str, path: &Path) -> Result<Secret, ConfigError> {

@@ -168,6 +168,18 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
+fn variables_without_a_section_such_as_kubernetes_service_links_are_ignored() {
+    Jail::expect_with(|jail| {
+        jail.set_env("OTP_OTP__HMAC_KEY", KEY);
+        jail.set_env("OTP_EMAIL_OTP_SERVICE_HOST", "10.0.0.1");
+        jail.set_env("OTP_EMAIL_OTP_PORT_8080_TCP", "tcp://10.0.0.1:8080");
+        jail.set_env("OTP_CONFIG", "ignored-here");
+        Config::load(None, Profile::Production).unwrap();
+        Ok(())
+    });
+}
+
+#[test]
 fn a_secret_and_its_file_together_are_refused() {
     let err = load_err(|j| {
         j.create_file("key", KEY)?;
