@@ -56,6 +56,7 @@ def main() -> None:
     r = generate_otp.sync_detailed(client=client, body=GenerateRequest(email=email))
     assert r.status_code == 202 and isinstance(r.parsed, Accepted), r
     assert r.parsed.status == "accepted", r.parsed
+    assert r.parsed.expires_in > 0 and r.parsed.retry_after > 0, r.parsed
 
     code = wait_for_code(outbox, email)
 

@@ -54,19 +54,32 @@ impl poem_openapi::types::Example for VerifyRequest {
     }
 }
 
+/// Always `accepted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum AcceptedStatus {
+    Accepted,
+}
+
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Accepted {
-    /// Always `accepted`.
-    pub status: String,
+    pub status: AcceptedStatus,
     pub message: String,
+    /// Seconds the code will be valid, counted from this answer (`otp.ttl_secs`).
+    pub expires_in: u64,
+    /// Seconds until another code can be requested for the address (the per-address cooldown).
+    /// The same for every address, so it tells nothing about who asked before.
+    pub retry_after: u64,
 }
 
 impl poem_openapi::types::Example for Accepted {
     fn example() -> Self {
         Self {
-            status: "accepted".into(),
+            status: AcceptedStatus::Accepted,
             message: "A code is on its way to the address".into(),
+            expires_in: 600,
+            retry_after: 60,
         }
     }
 }
@@ -192,9 +205,12 @@ impl OtpApi {
         match requested.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
             GenerateOutcome::Queued => {
                 info!(to = %address.masked(), job_id = %job.id, "code requested");
+                let policy = self.codes.policy();
                 Ok(GenerateResponse::Accepted(Json(Accepted {
-                    status: "accepted".into(),
+                    status: AcceptedStatus::Accepted,
                     message: "A code is on its way to the address".into(),
+                    expires_in: policy.code_ttl.as_secs(),
+                    retry_after: policy.email_cooldown.as_secs(),
                 })))
             }
             GenerateOutcome::Limited { retry_after } => {

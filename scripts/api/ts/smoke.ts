@@ -46,6 +46,8 @@ const client = createClient<paths>({ baseUrl });
 const gen = await client.POST("/otp/generate", { body: { email } });
 if (gen.response.status !== 202 || gen.data?.status !== "accepted")
   fail(`generate: ${gen.response.status} ${JSON.stringify(gen.error)}`);
+if (!(gen.data.expires_in > 0 && gen.data.retry_after > 0))
+  fail(`generate: no expires_in/retry_after in ${JSON.stringify(gen.data)}`);
 
 const code = await waitForCode(outbox, email);
 

@@ -66,7 +66,8 @@ async fn main() {
         .await
         .expect("generate");
     assert_eq!(accepted.status().as_u16(), 202);
-    assert_eq!(accepted.status, "accepted");
+    assert_eq!(accepted.status.to_string(), "accepted");
+    assert!(accepted.expires_in > 0 && accepted.retry_after > 0, "{accepted:?}");
 
     let code = wait_for_code(outbox, email).await;
 
