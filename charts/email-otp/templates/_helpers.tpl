@@ -169,10 +169,10 @@ workload template, so a bad combination fails rendering with a clear message.
 */}}
 {{- define "email-otp.validate" -}}
 {{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.hmacKey) }}
-{{- fail "secrets.hmacKey is required (at least 32 characters, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret with the key hmac-key" }}
+{{- fail "secrets.hmacKey is required (at least 32 characters, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret holding it (key secrets.existingSecretKeys.hmacKey, default hmac-key)" }}
 {{- end }}
 {{- if and .Values.smtp.username (not .Values.secrets.existingSecret) (not .Values.secrets.smtpPassword) }}
-{{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret with the key smtp-password" }}
+{{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret holding it (key secrets.existingSecretKeys.smtpPassword, default smtp-password)" }}
 {{- end }}
 {{- if and (eq .Values.mail.transport "smtp") (not .Values.smtp.host) }}
 {{- fail "smtp.host is required when mail.transport is smtp" }}
