@@ -40,13 +40,15 @@ def main(argv: list[str]) -> int:
             docs = chart.manifests(chart.render(chart.load_values(path)))
             for deploy in chart.by_kind(docs, "Deployment"):
                 for c in deploy["spec"]["template"]["spec"]["containers"]:
+                    if c["name"] not in chart.APP_CONTAINERS:  # extraContainers are not ours
+                        continue
                     env = {}
                     for e in c["env"]:
                         value = e.get("value", "")
                         if value.startswith("/etc/email-otp/"):
                             name = value.rsplit("/", 1)[1]
                             fake = Path(tmp) / name
-                            fake.write_text(FAKE_FILES.get(name, "redis://127.0.0.1:6379\n"))
+                            fake.write_text(FAKE_FILES.get(name, "redis://:p%40ss@127.0.0.1:6379\n"))
                             value = str(fake)
                         env[e["name"]] = value
                     env["OTP_MAIL__TEMPLATE_DIR"] = str(chart.ROOT / "mailer")

@@ -33,6 +33,23 @@ helm.sh/chart: {{ include "email-otp.chart" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: email-otp
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of a pod besides its selector labels: commonLabels, then the given maps
+(later ones win). (list $root.Values.commonLabels $root.Values.podLabels ...)
+*/}}
+{{- define "email-otp.extraPodLabels" -}}
+{{- $labels := dict }}
+{{- range . }}
+{{- $labels = merge (deepCopy (. | default dict)) $labels }}
+{{- end }}
+{{- with $labels }}
+{{- toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels of one component: (dict "root" $ "component" "api") */}}
@@ -54,8 +71,22 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* repository@digest when a digest is set, else repository:tag. */}}
 {{- define "email-otp.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion (toString .Values.image.tag)) }}
+{{- end }}
+{{- end }}
+
+{{- define "email-otp.redisImage" -}}
+{{- $i := .Values.redis.image }}
+{{- if $i.digest }}
+{{- printf "%s@%s" $i.repository $i.digest }}
+{{- else }}
+{{- printf "%s:%s" $i.repository (toString $i.tag) }}
+{{- end }}
 {{- end }}
 
 {{- define "email-otp.secretName" -}}
@@ -70,16 +101,78 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-redis" (include "email-otp.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* Secret with the bundled Redis's password (and, when the chart made it, the app's URL). */}}
+{{- define "email-otp.redisAuthSecretName" -}}
+{{- default (include "email-otp.redisName" .) .Values.redis.auth.existingSecret }}
+{{- end }}
+
+{{- define "email-otp.redisAuthSecretKey" -}}
+{{- if .Values.redis.auth.existingSecret }}
+{{- .Values.redis.auth.existingSecretPasswordKey }}
+{{- else -}}
+redis-password
+{{- end }}
+{{- end }}
+
+{{/*
+Where the app's Redis URL comes from:
+  bundled          the chart's Redis Secret, key redis-url (URL with the generated password)
+  bundled-compose  an init container writes it from redis.auth.existingSecret into an emptyDir
+  external-secret  externalRedis.existingSecret
+  secrets-key      secrets.existingSecretKeys.redisUrl of secrets.existingSecret
+  external-url     externalRedis.url as plain env
+*/}}
+{{- define "email-otp.redisUrlSource" -}}
+{{- if .Values.redis.enabled }}
+{{- if .Values.redis.auth.existingSecret }}bundled-compose{{ else }}bundled{{ end }}
+{{- else if and .Values.secrets.existingSecret .Values.secrets.existingSecretKeys.redisUrl }}secrets-key
+{{- else if .Values.externalRedis.existingSecret }}external-secret
+{{- else }}external-url
+{{- end }}
+{{- end }}
+
+{{- define "email-otp.redisUrlFile" -}}
+{{- $src := include "email-otp.redisUrlSource" . }}
+{{- if or (eq $src "bundled") (eq $src "bundled-compose") -}}
+/etc/email-otp/redis/url
+{{- else if eq $src "secrets-key" -}}
+/etc/email-otp/secrets/redis-url
+{{- else if eq $src "external-secret" -}}
+/etc/email-otp/redis/{{ .Values.externalRedis.existingSecretKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+Key names inside the secrets volume's Secret: secrets.existingSecretKeys for an
+existing Secret, the fixed names of the chart's own Secret otherwise.
+*/}}
+{{- define "email-otp.secretItems" -}}
+{{- $keys := dict "hmacKey" "hmac-key" "smtpPassword" "smtp-password" }}
+{{- if .Values.secrets.existingSecret }}
+{{- $keys = .Values.secrets.existingSecretKeys }}
+{{- end }}
+- key: {{ $keys.hmacKey }}
+  path: hmac-key
+{{- if .Values.smtp.username }}
+- key: {{ $keys.smtpPassword }}
+  path: smtp-password
+{{- end }}
+{{- if eq (include "email-otp.redisUrlSource" .) "secrets-key" }}
+- key: {{ .Values.secrets.existingSecretKeys.redisUrl }}
+  path: redis-url
+{{- end }}
+{{- end }}
+
 {{/*
 Validation of values that the JSON schema cannot express. Included by every
 workload template, so a bad combination fails rendering with a clear message.
 */}}
 {{- define "email-otp.validate" -}}
 {{- if and (not .Values.secrets.existingSecret) (not .Values.secrets.hmacKey) }}
-{{- fail "secrets.hmacKey is required (at least 32 characters, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret with the key hmac-key" }}
+{{- fail "secrets.hmacKey is required (at least 32 characters, e.g. `openssl rand -hex 32`), or set secrets.existingSecret to a Secret holding it (key secrets.existingSecretKeys.hmacKey, default hmac-key)" }}
 {{- end }}
 {{- if and .Values.smtp.username (not .Values.secrets.existingSecret) (not .Values.secrets.smtpPassword) }}
-{{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret with the key smtp-password" }}
+{{- fail "smtp.username is set: also set secrets.smtpPassword, or secrets.existingSecret holding it (key secrets.existingSecretKeys.smtpPassword, default smtp-password)" }}
 {{- end }}
 {{- if and (eq .Values.mail.transport "smtp") (not .Values.smtp.host) }}
 {{- fail "smtp.host is required when mail.transport is smtp" }}
@@ -87,8 +180,16 @@ workload template, so a bad combination fails rendering with a clear message.
 {{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed lifecycle.preStopSleepSeconds (%d): it covers the preStop pause plus the drain" (int .Values.terminationGracePeriodSeconds) (int .Values.lifecycle.preStopSleepSeconds)) }}
 {{- end }}
-{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) }}
-{{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret" }}
+{{- if .Values.secrets.existingSecretKeys.redisUrl }}
+{{- if .Values.redis.enabled }}
+{{- fail "secrets.existingSecretKeys.redisUrl is for an external Redis: set redis.enabled=false (the bundled Redis's URL comes from the chart)" }}
+{{- end }}
+{{- if not .Values.secrets.existingSecret }}
+{{- fail "secrets.existingSecretKeys.redisUrl needs secrets.existingSecret (the Secret that holds the key)" }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) (not (and .Values.secrets.existingSecret .Values.secrets.existingSecretKeys.redisUrl)) }}
+{{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret (or secrets.existingSecretKeys.redisUrl)" }}
 {{- end }}
 {{- end }}
 
@@ -98,12 +199,9 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 */}}
 {{- define "email-otp.env" -}}
 {{- $v := .Values -}}
-{{- if $v.redis.enabled }}
-- name: OTP_REDIS__URL
-  value: {{ printf "redis://%s:6379" (include "email-otp.redisName" .) | quote }}
-{{- else if $v.externalRedis.existingSecret }}
+{{- with include "email-otp.redisUrlFile" . }}
 - name: OTP_REDIS__URL_FILE
-  value: /etc/email-otp/redis/{{ $v.externalRedis.existingSecretKey }}
+  value: {{ . }}
 {{- else }}
 - name: OTP_REDIS__URL
   value: {{ $v.externalRedis.url | quote }}
@@ -193,7 +291,7 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 - name: secrets
   mountPath: /etc/email-otp/secrets
   readOnly: true
-{{- if and (not .Values.redis.enabled) .Values.externalRedis.existingSecret }}
+{{- if has (include "email-otp.redisUrlSource" .) (list "bundled" "bundled-compose" "external-secret") }}
 - name: redis-url
   mountPath: /etc/email-otp/redis
   readOnly: true
@@ -219,6 +317,10 @@ One application container.
   image: {{ include "email-otp.image" $root | quote }}
   imagePullPolicy: {{ $root.Values.image.pullPolicy }}
   args: {{ toJson .args }}
+  {{- with .envFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   env:
     - name: OTP_ADMIN__LISTEN
       value: {{ printf "0.0.0.0:%d" (int .adminPort) | quote }}
@@ -274,16 +376,18 @@ Pod template of a Deployment.
 */}}
 {{- define "email-otp.podTemplate" -}}
 {{- $root := .root -}}
+{{- $comp := index $root.Values .component -}}
+{{- $urlSource := include "email-otp.redisUrlSource" $root -}}
 metadata:
   labels:
     {{- include "email-otp.componentSelectorLabels" . | nindent 4 }}
-    {{- with $root.Values.podLabels }}
-    {{- toYaml . | nindent 4 }}
+    {{- with include "email-otp.extraPodLabels" (list $root.Values.commonLabels $root.Values.podLabels $comp.podLabels) }}
+    {{- . | nindent 4 }}
     {{- end }}
   annotations:
     checksum/secret: {{ include (print $root.Template.BasePath "/secret.yaml") $root | sha256sum }}
     checksum/templates: {{ include (print $root.Template.BasePath "/configmap-templates.yaml") $root | sha256sum }}
-    {{- with $root.Values.podAnnotations }}
+    {{- with merge (deepCopy ($comp.podAnnotations | default dict)) ($root.Values.podAnnotations | default dict) }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
 spec:
@@ -299,8 +403,21 @@ spec:
   securityContext:
     {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
   terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+  {{- $inits := concat ($root.Values.initContainers | default list) ($comp.initContainers | default list) }}
+  {{- if or $inits (eq $urlSource "bundled-compose") }}
+  initContainers:
+    {{- if eq $urlSource "bundled-compose" }}
+    {{- include "email-otp.redisUrlInitContainer" $root | nindent 4 }}
+    {{- end }}
+    {{- with $inits }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
   containers:
     {{- .containers | nindent 4 }}
+    {{- with concat ($root.Values.extraContainers | default list) ($comp.extraContainers | default list) }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   volumes:
     - name: templates
       configMap:
@@ -309,7 +426,22 @@ spec:
       secret:
         secretName: {{ include "email-otp.secretName" $root }}
         defaultMode: 0440
-    {{- if and (not $root.Values.redis.enabled) $root.Values.externalRedis.existingSecret }}
+        items:
+          {{- include "email-otp.secretItems" $root | trim | nindent 10 }}
+    {{- if eq $urlSource "bundled" }}
+    - name: redis-url
+      secret:
+        secretName: {{ include "email-otp.redisName" $root }}
+        defaultMode: 0440
+        items:
+          - key: redis-url
+            path: url
+    {{- else if eq $urlSource "bundled-compose" }}
+    - name: redis-url
+      emptyDir:
+        medium: Memory
+        sizeLimit: 1Mi
+    {{- else if eq $urlSource "external-secret" }}
     - name: redis-url
       secret:
         secretName: {{ $root.Values.externalRedis.existingSecret }}
@@ -341,8 +473,61 @@ spec:
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with $root.Values.topologySpreadConstraints }}
+  {{- if $root.Values.topologySpreadConstraints }}
   topologySpreadConstraints:
-    {{- toYaml . | nindent 4 }}
+    {{- toYaml $root.Values.topologySpreadConstraints | nindent 4 }}
+  {{- else if $root.Values.podSpread.enabled }}
+  {{- $spread := $root.Values.podSpread }}
+  topologySpreadConstraints:
+    - maxSkew: {{ $spread.maxSkew }}
+      topologyKey: {{ $spread.topologyKey }}
+      whenUnsatisfiable: {{ $spread.whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          {{- include "email-otp.componentSelectorLabels" . | nindent 10 }}
   {{- end }}
+{{- end }}
+
+{{/*
+Init container for redis.auth.existingSecret: the chart cannot read that password
+when it renders, so this writes the URL redis://:<password, percent-encoded>@<redis>:6379
+into the in-memory redis-url volume (mode 0600, the pod's user) before the app starts.
+Uses the Redis image (it has a shell and awk; the app image has neither).
+*/}}
+{{- define "email-otp.redisUrlInitContainer" -}}
+- name: redis-url
+  image: {{ include "email-otp.redisImage" . | quote }}
+  imagePullPolicy: {{ .Values.redis.image.pullPolicy }}
+  command: [sh, -c]
+  args:
+    - |
+      umask 077
+      LC_ALL=C awk 'BEGIN {
+        for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i
+        s = ENVIRON["REDIS_PASSWORD"]; out = ""
+        for (i = 1; i <= length(s); i++) {
+          c = substr(s, i, 1)
+          if (c ~ /[A-Za-z0-9._~-]/) out = out c; else out = out sprintf("%%%02X", ord[c])
+        }
+        printf "redis://:%s@%s:6379", out, ENVIRON["REDIS_HOST"]
+      }' > /etc/email-otp/redis/url
+  env:
+    - name: REDIS_HOST
+      value: {{ include "email-otp.redisName" . }}
+    - name: REDIS_PASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "email-otp.redisAuthSecretName" . }}
+          key: {{ include "email-otp.redisAuthSecretKey" . }}
+  resources:
+    requests:
+      cpu: 10m
+      memory: 16Mi
+    limits:
+      memory: 32Mi
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: redis-url
+      mountPath: /etc/email-otp/redis
 {{- end }}
