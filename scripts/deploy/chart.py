@@ -202,6 +202,7 @@ def check_common(docs: list[dict], values: dict) -> None:
         name = d["metadata"]["name"]
         pod = d["spec"]["template"]["spec"]
         expect(pod.get("automountServiceAccountToken") is False, f"{name}: service account token mounted")
+        expect(pod.get("enableServiceLinks") is False, f"{name}: service links injected into the environment")
         psc = pod.get("securityContext", {})
         expect(psc.get("runAsNonRoot") is True, f"{name}: pod not runAsNonRoot")
         expect(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: no RuntimeDefault seccomp")

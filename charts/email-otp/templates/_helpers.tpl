@@ -393,6 +393,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "email-otp.serviceAccountName" $root }}
   automountServiceAccountToken: false
+  # No OTP_<RELEASE>_SERVICE_HOST and friends in the environment (the binary ignores variables
+  # without a section anyway).
+  enableServiceLinks: false
   {{- with $root.Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
