@@ -48,7 +48,14 @@ def main(argv: list[str]) -> int:
                         if value.startswith("/etc/email-otp/"):
                             name = value.rsplit("/", 1)[1]
                             fake = Path(tmp) / name
-                            fake.write_text(FAKE_FILES.get(name, "redis://:p%40ss@127.0.0.1:6379\n"))
+                            if name.endswith(".pem"):
+                                # The binary checks that a CA file holds a certificate.
+                                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                                "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=test-ca",
+                                                "-days", "1", "-keyout", str(Path(tmp) / "ca.key"),
+                                                "-out", str(fake)], check=True, capture_output=True)
+                            else:
+                                fake.write_text(FAKE_FILES.get(name, "redis://:p%40ss@127.0.0.1:6379\n"))
                             value = str(fake)
                         env[e["name"]] = value
                     env["OTP_MAIL__TEMPLATE_DIR"] = str(chart.ROOT / "mailer")

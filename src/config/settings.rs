@@ -46,6 +46,9 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Upper bound for one Redis command on the request path: past it the API answers 503.
     pub timeout_ms: u64,
+    /// PEM file of the CA that signed the Redis server's certificate (`rediss://` with a private
+    /// CA); without it the public web roots are trusted.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +110,9 @@ pub struct SmtpSettings {
     pub password_file: Option<PathBuf>,
     pub pool_size: u32,
     pub timeout_secs: u64,
+    /// Allow AUTH over a connection without TLS (`security = none`), which sends the password in
+    /// clear. Only for a relay on the same host or a trusted private network.
+    pub allow_insecure_auth: bool,
     /// PEM file of extra CA certificates to trust for the relay (a private CA), besides the
     /// public web roots.
     pub tls_ca_file: Option<PathBuf>,
@@ -179,6 +185,7 @@ impl Default for RedisSettings {
             url_file: None,
             key_prefix: "otp".into(),
             timeout_ms: 500,
+            tls_ca_file: None,
         }
     }
 }
@@ -230,6 +237,7 @@ impl Default for SmtpSettings {
             password_file: None,
             pool_size: 8,
             timeout_secs: 10,
+            allow_insecure_auth: false,
             tls_ca_file: None,
         }
     }

@@ -37,6 +37,8 @@ pub struct RedisConfig {
     pub url: Secret,
     pub key_prefix: String,
     pub timeout: Duration,
+    /// PEM of `redis.tls_ca_file`, checked to hold a certificate.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,7 +141,19 @@ impl Config {
             url: redis_url(&s.redis.url)?,
             key_prefix: key_prefix(&s.redis.key_prefix)?,
             timeout: millis("redis.timeout_ms", s.redis.timeout_ms, 1, 60_000)?,
+            ca_pem: s
+                .redis
+                .tls_ca_file
+                .as_deref()
+                .map(|p| ca_pem("redis.tls_ca_file", p))
+                .transpose()?,
         };
+        if redis.ca_pem.is_some() && !redis.url.expose().starts_with("rediss://") {
+            return Err(invalid(
+                "redis.tls_ca_file",
+                "is set, but redis.url is not rediss://",
+            ));
+        }
         let otp = OtpConfig {
             ttl: secs("otp.ttl_secs", s.otp.ttl_secs, 1, 86_400)?,
             digits: check("otp.digits", s.otp.digits, 6, 10)?,
@@ -191,8 +205,23 @@ impl Config {
             credentials: credentials(s.smtp.username.as_deref(), s.smtp.password.as_ref())?,
             pool_size: check("smtp.pool_size", s.smtp.pool_size, 1, 1024)? as usize,
             timeout: secs("smtp.timeout_secs", s.smtp.timeout_secs, 1, 600)?,
-            extra_ca_pem: s.smtp.tls_ca_file.as_deref().map(ca_pem).transpose()?,
+            extra_ca_pem: s
+                .smtp
+                .tls_ca_file
+                .as_deref()
+                .map(|p| ca_pem("smtp.tls_ca_file", p))
+                .transpose()?,
         };
+        if smtp.credentials.is_some()
+            && smtp.security == SmtpSecurity::None
+            && !s.smtp.allow_insecure_auth
+        {
+            return Err(invalid(
+                "smtp.security",
+                "is none while smtp.username is set: the password would cross the network in clear; \
+                 use starttls or tls, or set smtp.allow_insecure_auth = true for a local relay",
+            ));
+        }
         let w = &s.worker;
         let heartbeat = secs("worker.heartbeat_secs", w.heartbeat_secs, 1, 3600)?;
         let retry_base = millis("worker.retry_base_ms", w.retry_base_ms, 1, 3_600_000)?;
@@ -292,10 +321,9 @@ fn credentials(
     }
 }
 
-fn ca_pem(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+fn ca_pem(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
-    let key = "smtp.tls_ca_file";
     let pem = std::fs::read(path)
         .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
     let certs = CertificateDer::pem_slice_iter(&pem)

@@ -27,7 +27,19 @@ pub struct Store {
 impl Store {
     /// Does not connect: the first call does, so the process starts while Redis is down.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)?;
+        Self::with_client(redis::Client::open(url)?, timeout)
+    }
+
+    /// For `rediss://` with a private CA: `ca_pem` replaces the public roots.
+    pub fn with_ca(url: &str, ca_pem: &[u8], timeout: Duration) -> Result<Self, StoreError> {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(ca_pem.to_vec()),
+        };
+        Self::with_client(redis::Client::build_with_tls(url, certs)?, timeout)
+    }
+
+    fn with_client(client: redis::Client, timeout: Duration) -> Result<Self, StoreError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))

@@ -109,6 +109,14 @@ fn check_config_and_start_up_refuse_the_same_bad_values() {
         (&[("OTP_SMTP__TIMEOUT_SECS", "0")], "smtp.timeout_secs"),
         (&[("OTP_SMTP__USERNAME", "mailer")], "smtp.password"),
         (
+            &[
+                ("OTP_SMTP__USERNAME", "mailer"),
+                ("OTP_SMTP__PASSWORD", "pw"),
+                ("OTP_SMTP__SECURITY", "none"),
+            ],
+            "smtp.security",
+        ),
+        (
             &[("OTP_WORKER__CONCURRENCY", "100000000")],
             "worker.concurrency",
         ),

@@ -10,6 +10,7 @@ mod flow;
 mod input;
 mod limits;
 mod readiness;
+mod redis_tls;
 mod resilience;
 mod secrecy;
 mod tracing;

@@ -235,6 +235,8 @@ async fn smtp_auth_is_used_when_configured() {
     let s = Stack::start(&[
         ("OTP_SMTP__USERNAME", "mailer"),
         ("OTP_SMTP__PASSWORD", "pa55word"),
+        // The sink speaks plain SMTP on loopback.
+        ("OTP_SMTP__ALLOW_INSECURE_AUTH", "true"),
     ])
     .await;
     let code = s.code_for("auth@example.com", 1).await;

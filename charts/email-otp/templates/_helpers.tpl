@@ -254,6 +254,10 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.smtp.port | quote }}
 - name: OTP_SMTP__SECURITY
   value: {{ $v.smtp.security | quote }}
+{{- if $v.smtp.allowInsecureAuth }}
+- name: OTP_SMTP__ALLOW_INSECURE_AUTH
+  value: "true"
+{{- end }}
 - name: OTP_SMTP__POOL_SIZE
   value: {{ $v.smtp.poolSize | quote }}
 {{- if $v.smtp.username }}
