@@ -11,11 +11,11 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
 /// What `domain::EmailAddress` accepts, as far as a pattern can say it: an RFC 5322 dot-atom local
-/// part of ASCII letters, digits and ``!#$&'*+-/=?^_`{|}~`` (no `%`), one `@`, a domain without
+/// part of ASCII letters, digits and ``#$&'*+-/=?^_`{|}~`` (no `%` or `!`: relay routing), one `@`, a domain without
 /// whitespace. The domain rules (LDH labels, IDN per UTS #46, two labels or more, a TLD that is
 /// not all digits) and the 64-octet local part are beyond a pattern; the parser enforces them.
 pub const EMAIL_PATTERN: &str =
-    r"^[A-Za-z0-9!#$&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$&'*+/=?^_`{|}~-]+)*@[^\s@]+$";
+    r"^[A-Za-z0-9#$&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9#$&'*+/=?^_`{|}~-]+)*@[^\s@]+$";
 
 /// The code as mailed with the default `otp.digits` (6).
 pub const OTP_PATTERN: &str = "^[0-9]{6}$";
