@@ -3,12 +3,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::Server;
-use poem::listener::{Listener, TcpListener};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api::{AdminState, OtpApi, admin_app};
+use crate::api::{AdminState, OtpApi, ServerLimits, admin_app};
 use crate::clock::Clock;
 use crate::codes::{Codes, Policy};
 use crate::config::Config;
@@ -21,6 +20,13 @@ use crate::queue::{Queue, QueueKeys, RetryPolicy};
 use crate::store::Store;
 use crate::supervisor::{Stage, Supervisor};
 use crate::worker::{Worker, WorkerConfig};
+
+/// The admin listener serves probes, metrics and a status page to a handful of clients.
+const ADMIN_LIMITS: ServerLimits = ServerLimits {
+    header_read_timeout: Duration::from_secs(5),
+    max_header_bytes: 16 * 1024,
+    max_connections: 64,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -111,14 +117,12 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     let api_acceptor = match mode.has_api() {
         true => Some(
             TcpListener::bind(config.http.listen)
-                .into_acceptor()
                 .await
                 .with_context(|| format!("binding http.listen {}", config.http.listen))?,
         ),
         false => None,
     };
     let admin_acceptor = TcpListener::bind(config.admin_listen)
-        .into_acceptor()
         .await
         .with_context(|| format!("binding admin.listen {}", config.admin_listen))?;
 
@@ -131,8 +135,8 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     ));
     let admin_addr = config.admin_listen;
     tasks.spawn("admin", Stage::Admin, move |stop| async move {
-        Server::new_with_acceptor(admin_acceptor)
-            .run_with_graceful_shutdown(admin, stop.cancelled_owned(), Some(Duration::from_secs(1)))
+        let grace = Duration::from_secs(1);
+        crate::api::serve(admin_acceptor, admin, ADMIN_LIMITS, stop, grace)
             .await
             .with_context(|| format!("admin listener on {admin_addr}"))
     });
@@ -153,9 +157,9 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
         let app = crate::api::app(api, config.http.max_body_bytes, metrics.clone());
         let grace = config.http.shutdown_grace;
         let addr = config.http.listen;
+        let limits = config.http.limits;
         tasks.spawn("api", Stage::Traffic, move |stop| async move {
-            Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(grace))
+            crate::api::serve(acceptor, app, limits, stop, grace)
                 .await
                 .with_context(|| format!("api listener on {addr}"))
         });

@@ -3,6 +3,7 @@ mod admin;
 mod errors;
 mod middleware;
 mod otp;
+mod server;
 mod spec;
 mod strict_string;
 
@@ -12,6 +13,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 pub use admin::{AdminState, admin_app};
 pub use errors::{ApiError, ErrorBody, ErrorCode};
 pub use otp::{OtpApi, SpecOnly};
+pub use server::{ServerLimits, serve};
 pub use spec::{json as spec_json, yaml as spec_yaml};
 
 use crate::metrics::Metrics;

@@ -30,6 +30,13 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// How long a draining API waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+    /// Time a client has to send a request's head, counted from when the connection is ready for
+    /// one: it ends slow-header (slowloris) clients and idle keep-alive connections alike.
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line plus headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Open connections the API listener keeps at most; past it, it stops accepting.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +173,9 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             max_body_bytes: 4096,
             shutdown_grace_secs: 10,
+            header_read_timeout_ms: 5000,
+            max_header_bytes: 16 * 1024,
+            max_connections: 1024,
         }
     }
 }

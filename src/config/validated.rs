@@ -29,6 +29,17 @@ pub struct HttpConfig {
     pub trusted_proxies: TrustedProxies,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    pub limits: ServerLimits,
+}
+
+/// Limits of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Time to send a request's head, counted from when the connection is ready for one.
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers), bytes; at least 8192.
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +147,27 @@ impl Config {
                 0,
                 3600,
             )?,
+            limits: ServerLimits {
+                header_read_timeout: millis(
+                    "http.header_read_timeout_ms",
+                    s.http.header_read_timeout_ms,
+                    100,
+                    300_000,
+                )?,
+                // hyper's buffer needs at least 8 KiB.
+                max_header_bytes: check(
+                    "http.max_header_bytes",
+                    s.http.max_header_bytes,
+                    8192,
+                    1 << 20,
+                )?,
+                max_connections: check(
+                    "http.max_connections",
+                    s.http.max_connections,
+                    1,
+                    1_000_000,
+                )?,
+            },
         };
         let redis = RedisConfig {
             url: redis_url(&s.redis.url)?,

@@ -27,7 +27,15 @@ async fn generated_code_arrives_as_two_part_mail_to_one_recipient_and_verifies_o
     let parsed = mail_parser::MessageParser::default()
         .parse(mail.data.as_bytes())
         .unwrap();
-    assert_eq!(parsed.subject(), Some("Your verification code"));
+    assert_eq!(parsed.subject(), Some("Your Email OTP verification code"));
+    let message_id = parsed.message_id().expect("a Message-ID");
+    assert!(message_id.ends_with("@sender.test"), "{message_id}");
+    assert!(parsed.date().is_some(), "a Date");
+    assert!(
+        mail.data.contains("\r\nAuto-Submitted: auto-generated\r\n"),
+        "no auto-replies: {}",
+        mail.data
+    );
     assert!(parsed.body_html(0).is_some(), "HTML part");
     assert!(parsed.body_text(0).is_some(), "plain-text part");
     let to: Vec<_> = parsed.to().unwrap().iter().collect();

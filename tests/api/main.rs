@@ -3,6 +3,7 @@ mod fault_kit;
 mod helpers;
 mod smtp_sink;
 
+mod abuse;
 mod cli;
 mod faults;
 mod faults_queue;

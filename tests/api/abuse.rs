@@ -1,0 +1,134 @@
+//! Abuse at the HTTP layer, over raw TCP on loopback: slow and oversized request heads, idle
+//! connections, a connection flood, cleartext HTTP/2, and relay-routing address syntax.
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+const LIMITS: &[(&str, &str)] = &[
+    ("OTP_HTTP__HEADER_READ_TIMEOUT_MS", "500"),
+    ("OTP_HTTP__MAX_HEADER_BYTES", "8192"),
+    ("OTP_HTTP__MAX_CONNECTIONS", "16"),
+];
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.http.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes or `within` passes; returns what came and whether it closed.
+async fn read_until_closed(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_request_head_and_an_idle_keep_alive_connection_are_closed() {
+    let s = Stack::start(LIMITS).await;
+    let mut slow = connect(&s.app).await;
+    slow.write_all(b"POST /otp/generate HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(closed, "a half-sent head is not held open");
+    assert!(started.elapsed() >= Duration::from_millis(400), "not before the timeout");
+
+    let mut idle = connect(&s.app).await;
+    idle.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).await.unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(closed, "an idle keep-alive connection is closed");
+}
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let s = Stack::start(LIMITS).await;
+    let mut big = connect(&s.app).await;
+    let filler = "a".repeat(64 * 1024);
+    let head = format!("GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n\r\n");
+    let _ = big.write_all(head.as_bytes()).await;
+    let (got, closed) = read_until_closed(&mut big, Duration::from_secs(5)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(closed, "the connection ends");
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "not served: {text}"
+    );
+    let (status, _, _) = s.app.generate("after-big@example.com").await;
+    assert_eq!(status, 202, "the service still answers");
+}
+
+#[tokio::test]
+async fn a_connection_flood_fills_the_api_listener_but_not_the_admin_port() {
+    let s = Stack::start(&[
+        ("OTP_HTTP__HEADER_READ_TIMEOUT_MS", "30000"),
+        ("OTP_HTTP__MAX_CONNECTIONS", "16"),
+    ])
+    .await;
+    let mut hogs = Vec::new();
+    for _ in 0..16 {
+        let mut c = connect(&s.app).await;
+        c.write_all(b"POST /otp/generate HTTP/1.1\r\n").await.unwrap();
+        hogs.push(c);
+    }
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let blocked = quick.get(format!("{}/openapi.json", s.app.http)).send().await;
+    assert!(blocked.is_err(), "the 17th connection waits: {blocked:?}");
+    let health = quick.get(format!("{}/healthz", s.app.admin)).send().await;
+    assert_eq!(health.unwrap().status(), 200, "the admin port still answers");
+    drop(hogs);
+    eventually("the API answers again", Duration::from_secs(5), || async {
+        quick
+            .get(format!("{}/openapi.json", s.app.http))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cleartext_http2_is_not_spoken() {
+    let s = Stack::start(LIMITS).await;
+    let mut h2 = connect(&s.app).await;
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let (got, _) = read_until_closed(&mut h2, Duration::from_secs(3)).await;
+    // An HTTP/2 server answers the preface with a SETTINGS frame (type 4) first.
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 4"),
+        "answered as HTTP/2: {:?}",
+        &got[..got.len().min(16)]
+    );
+}
+
+#[tokio::test]
+async fn relay_routing_syntax_in_the_local_part_is_refused() {
+    let s = Stack::start(&[]).await;
+    for routed in ["relay!user@example.com", "user%other.example@example.com"] {
+        let (status, _, body) = s.app.generate(routed).await;
+        assert_eq!(status, 400, "{routed}: {body}");
+        assert!(body.contains("invalid_request"), "{routed}: {body}");
+    }
+}
