@@ -9,6 +9,7 @@ mod faults_queue;
 mod flow;
 mod input;
 mod limits;
+mod mta;
 mod readiness;
 mod resilience;
 mod secrecy;
