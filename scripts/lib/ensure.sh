@@ -29,3 +29,21 @@ ensure_rust() {
     return 1
   fi
 }
+
+# ensure_postfix: Postfix for tests/api/mta.rs, which runs private instances of it (own config,
+# queue and Maildir in a temp dir, on a loopback port). Installed with "No configuration" and with
+# service starts refused, so no system MTA is configured or left listening on port 25.
+ensure_postfix() {
+  command -v postfix >/dev/null 2>&1 && return 0
+  echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  local policy=/usr/sbin/policy-rc.d added="" rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy"
+    added=1
+  fi
+  ensure_apt postfix postfix || rc=$?
+  if [ -n "$added" ]; then as_root rm -f "$policy"; fi
+  # Belt and braces: should a package script have started the system instance anyway, stop it.
+  as_root postfix status >/dev/null 2>&1 && as_root postfix stop >/dev/null 2>&1
+  return "$rc"
+}

@@ -10,6 +10,7 @@ mod faults_queue;
 mod flow;
 mod input;
 mod limits;
+mod mta;
 mod readiness;
 mod redis_tls;
 mod resilience;
