@@ -13,7 +13,7 @@ use crate::codes::{Codes, Policy};
 use crate::config::Config;
 use crate::domain::MacKey;
 use crate::health::Health;
-use crate::limits::IpLimiter;
+use crate::limits::{FailureLimiter, IpLimiter};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueKeys, RetryPolicy};
@@ -147,9 +147,36 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     });
 
     if let Some(acceptor) = api_acceptor {
+        let ip_limiter = IpLimiter::new(config.limits.ip_per_minute).map(Arc::new);
+        let verify_ip_limiter = FailureLimiter::new(
+            config.limits.ip_verify_failures_per_hour,
+            Duration::from_secs(3600),
+        )
+        .map(Arc::new);
+        if ip_limiter.is_some() || verify_ip_limiter.is_some() {
+            let (ip, verify) = (ip_limiter.clone(), verify_ip_limiter.clone());
+            tasks.spawn(
+                "limits-cleanup",
+                Stage::Background,
+                move |stop| async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(10));
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return Ok(()),
+                            _ = every.tick() => {}
+                        }
+                        ip.as_deref().map(IpLimiter::maintain);
+                        if let Some(v) = &verify {
+                            v.maintain(std::time::Instant::now());
+                        }
+                    }
+                },
+            );
+        }
         let api = OtpApi {
             codes: codes.clone(),
-            ip_limiter: IpLimiter::new(config.limits.ip_per_minute).map(Arc::new),
+            ip_limiter,
+            verify_ip_limiter,
             proxies: config.http.trusted_proxies.clone(),
             metrics: metrics.clone(),
             digits: config.otp.digits,

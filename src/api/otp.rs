@@ -1,6 +1,7 @@
 //! `POST /otp/generate` and `POST /otp/verify`.
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use poem::Request;
 use poem_openapi::payload::Json;
@@ -12,7 +13,7 @@ use super::strict_string::{EmailString, OtpString};
 use crate::clock::Clock;
 use crate::codes::{Codes, GenerateOutcome, VerifyOutcome};
 use crate::domain::{EmailAddress, OtpCode};
-use crate::limits::{IpLimiter, TrustedProxies};
+use crate::limits::{FailureLimiter, IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::outcome;
 use crate::queue::Job;
@@ -118,6 +119,7 @@ pub enum VerifyResponse {
 pub struct OtpApi {
     pub codes: Codes,
     pub ip_limiter: Option<Arc<IpLimiter>>,
+    pub verify_ip_limiter: Option<Arc<FailureLimiter>>,
     pub proxies: TrustedProxies,
     pub metrics: Metrics,
     pub digits: u32,
@@ -164,8 +166,12 @@ impl OtpApi {
         operation_id = "verify_otp",
         tag = "ApiTags::Otp"
     )]
-    async fn verify(&self, body: Json<VerifyRequest>) -> Result<VerifyResponse, ApiError> {
-        let result = self.verify_inner(&body.0).await;
+    async fn verify(
+        &self,
+        req: &Request,
+        body: Json<VerifyRequest>,
+    ) -> Result<VerifyResponse, ApiError> {
+        let result = self.verify_inner(req, &body.0).await;
         let outcome = match &result {
             Ok(_) => outcome::Verify::Verified,
             Err(rejected) => rejected.outcome,
@@ -227,13 +233,33 @@ impl OtpApi {
 
     async fn verify_inner(
         &self,
+        req: &Request,
         body: &VerifyRequest,
     ) -> Result<VerifyResponse, Rejected<outcome::Verify>> {
         use outcome::Verify::{Incorrect, Invalid, TooManyAttempts, Unavailable};
         let address = parse_address(&body.email.0).map_err(|e| Rejected::new(e, Invalid))?;
         let code = OtpCode::parse(&body.otp.0, self.digits)
             .map_err(|e| Rejected::new(ApiError::invalid(format!("otp: {e}")), Invalid))?;
+        // Checked before the address's own counters, so one client cannot lock out many
+        // addresses; recorded only on a wrong code.
+        let client = self
+            .verify_ip_limiter
+            .as_ref()
+            .map(|l| (l, self.client_ip(req), Instant::now()));
+        if let Some((limiter, ip, now)) = &client {
+            limiter.check(*ip, *now).map_err(|wait| {
+                let e = ApiError::too_many(
+                    ErrorCode::TooManyAttempts,
+                    "Too many failed attempts from this client",
+                    wait,
+                );
+                Rejected::new(e, TooManyAttempts)
+            })?;
+        }
         let verified = self.codes.verify(&address, &code).await;
+        if let (Ok(VerifyOutcome::Incorrect), Some((limiter, ip, now))) = (&verified, &client) {
+            limiter.record_failure(*ip, *now);
+        }
         match verified.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
             VerifyOutcome::Verified => {
                 info!(to = %address.masked(), "code verified");
@@ -255,17 +281,19 @@ impl OtpApi {
         }
     }
 
+    /// The client, by the trusted-proxy rule. Our accept loop gives every request its peer's
+    /// socket address; a request without one would be a bug, logged, and limited as 0.0.0.0.
     fn client_ip(&self, req: &Request) -> IpAddr {
-        let peer = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
-        self.proxies.client_ip(peer, forwarded)
+        let peer = match req.remote_addr().as_socket_addr() {
+            Some(a) => a.ip(),
+            None => {
+                tracing::error!("a request without a peer address: limited as 0.0.0.0");
+                IpAddr::from([0, 0, 0, 0])
+            }
+        };
+        let forwarded = req.headers().get_all("x-forwarded-for");
+        self.proxies
+            .client_ip(peer, forwarded.iter().map(|v| v.as_bytes()))
     }
 }
 

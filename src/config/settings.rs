@@ -76,6 +76,8 @@ pub struct LimitSettings {
     /// Per client IP and minute; 0 turns the limit off.
     pub ip_per_minute: u32,
     pub verify_failures_per_hour: u64,
+    /// Failed verifies per client IP and hour; 0 turns the limit off.
+    pub ip_verify_failures_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +221,7 @@ impl Default for LimitSettings {
             email_per_hour: 5,
             ip_per_minute: 0,
             verify_failures_per_hour: 100,
+            ip_verify_failures_per_hour: 0,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct LimitsConfig {
     /// 0 = off.
     pub ip_per_minute: u32,
     pub verify_failures_per_hour: u64,
+    /// 0 = off.
+    pub ip_verify_failures_per_hour: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +212,12 @@ impl Config {
                 "limits.verify_failures_per_hour",
                 s.limits.verify_failures_per_hour,
                 1,
+                1_000_000,
+            )?,
+            ip_verify_failures_per_hour: check(
+                "limits.ip_verify_failures_per_hour",
+                s.limits.ip_verify_failures_per_hour,
+                0,
                 1_000_000,
             )?,
         };

@@ -44,7 +44,10 @@ async fn a_slow_request_head_and_an_idle_keep_alive_connection_are_closed() {
     let started = Instant::now();
     let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
     assert!(closed, "a half-sent head is not held open");
-    assert!(started.elapsed() >= Duration::from_millis(400), "not before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not before the timeout"
+    );
 
     let mut idle = connect(&s.app).await;
     idle.write_all(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -85,17 +88,26 @@ async fn a_connection_flood_fills_the_api_listener_but_not_the_admin_port() {
     let mut hogs = Vec::new();
     for _ in 0..16 {
         let mut c = connect(&s.app).await;
-        c.write_all(b"POST /otp/generate HTTP/1.1\r\n").await.unwrap();
+        c.write_all(b"POST /otp/generate HTTP/1.1\r\n")
+            .await
+            .unwrap();
         hogs.push(c);
     }
     let quick = reqwest::Client::builder()
         .timeout(Duration::from_millis(700))
         .build()
         .unwrap();
-    let blocked = quick.get(format!("{}/openapi.json", s.app.http)).send().await;
+    let blocked = quick
+        .get(format!("{}/openapi.json", s.app.http))
+        .send()
+        .await;
     assert!(blocked.is_err(), "the 17th connection waits: {blocked:?}");
     let health = quick.get(format!("{}/healthz", s.app.admin)).send().await;
-    assert_eq!(health.unwrap().status(), 200, "the admin port still answers");
+    assert_eq!(
+        health.unwrap().status(),
+        200,
+        "the admin port still answers"
+    );
     drop(hogs);
     eventually("the API answers again", Duration::from_secs(5), || async {
         quick
