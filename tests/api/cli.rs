@@ -210,12 +210,10 @@ async fn dev_mode_runs_the_readme_walkthrough() {
     let outbox = work.path().join("outbox");
     let eml = eventually("an .eml in outbox/", Duration::from_secs(10), || async {
         let mut dir = std::fs::read_dir(&outbox).ok()?;
-        let eml = dir.find_map(|e| {
-            e.ok()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        });
-        eml
+        dir.find_map(|e| {
+            let path = e.ok()?.path();
+            path.extension().is_some_and(|x| x == "eml").then_some(path)
+        })
     })
     .await;
     // The code counts once the job is finished, a moment after the file is written: ask the
