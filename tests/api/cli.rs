@@ -185,6 +185,8 @@ async fn dev_mode_runs_the_readme_walkthrough() {
         .unwrap();
     }
     let (http, admin) = (free_port(), free_port());
+    let log_path = work.path().join("dev.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_email-otp"))
         .arg("dev")
         .current_dir(work.path())
@@ -194,25 +196,18 @@ async fn dev_mode_runs_the_readme_walkthrough() {
         )
         .env("OTP_HTTP__LISTEN", format!("127.0.0.1:{http}"))
         .env("OTP_ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
-        .stdout(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if client
-            .get(format!("http://127.0.0.1:{admin}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "dev did not become ready");
+    let client = &client;
+    eventually("dev ready", Duration::from_secs(20), || async move {
+        let r = client.get(format!("http://127.0.0.1:{admin}/readyz"));
+        r.send().await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     let r = client
         .post(format!("http://127.0.0.1:{http}/otp/generate"))
         .json(&serde_json::json!({"email": "you@example.com"}))
@@ -221,20 +216,32 @@ async fn dev_mode_runs_the_readme_walkthrough() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let outbox = work.path().join("outbox");
-    let mut eml = None;
-    for _ in 0..100 {
-        eml = std::fs::read_dir(&outbox).ok().and_then(|mut d| {
-            d.find_map(|e| {
-                e.ok()
-                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-            })
-        });
-        if eml.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let data = std::fs::read_to_string(eml.expect("an .eml in outbox/").path()).unwrap();
+    let eml = eventually("an .eml in outbox/", Duration::from_secs(10), || async {
+        let mut dir = std::fs::read_dir(&outbox).ok()?;
+        dir.find_map(|e| {
+            let path = e.ok()?.path();
+            path.extension().is_some_and(|x| x == "eml").then_some(path)
+        })
+    })
+    .await;
+    // The code counts once the job is finished, a moment after the file is written: ask the
+    // redis-server dev started (its log names it).
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let dev_redis = log
+        .lines()
+        .filter(|l| l.contains("started a private redis-server"))
+        .find_map(|l| l.split("redis://127.0.0.1:").nth(1))
+        .and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no dev redis-server in the log:\n{log}"));
+    TestRedis::attach(dev_redis)
+        .wait_drained(Duration::from_secs(10))
+        .await;
+    let data = std::fs::read_to_string(eml).unwrap();
     let code = code_from(&Mail {
         from: String::new(),
         rcpt: vec![],

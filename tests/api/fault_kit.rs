@@ -1,14 +1,9 @@
-//! Fault injection on the test Redis (stall, out of memory) and the queue's key layout:
-//! pending list, `{otp}:queue:processing` lease ZSET, delayed ZSET, dead list.
+//! Fault injection on the test Redis (stall, out of memory), and what fault tests read back:
+//! leases, mails to many addresses.
 use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::*;
-
-pub const PENDING: &str = "{otp}:queue:pending";
-pub const PROCESSING: &str = "{otp}:queue:processing";
-pub const DELAYED: &str = "{otp}:queue:delayed";
-pub const DEAD: &str = "{otp}:queue:dead";
 
 const FILLER: &str = "fault:filler:";
 
@@ -36,22 +31,6 @@ impl TestRedis {
 
     pub fn resume(&self) {
         self.kill("CONT");
-    }
-
-    pub async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        cmd.query_async(&mut self.connection().await).await
-    }
-
-    pub async fn zcard(&self, key: &str) -> i64 {
-        self.cmd(&["ZCARD", key]).await.unwrap()
-    }
-
-    pub async fn key_type(&self, key: &str) -> String {
-        self.cmd(&["TYPE", key]).await.unwrap()
     }
 
     async fn used_memory(&self) -> u64 {
@@ -98,57 +77,23 @@ impl TestRedis {
             let _: i64 = self.cmd(&["DEL", &k]).await.unwrap();
         }
     }
-
-    /// Jobs not finished: (pending, leased, delayed), read atomically (one script) so a job moving
-    /// between them is never missed. Leased counts the lease ZSET and, if the old per-worker
-    /// processing lists still exist, what they hold.
-    pub async fn unfinished_jobs(&self) -> (i64, i64, i64) {
-        const COUNT: &str = r#"
-            local leased = 0
-            if redis.call('TYPE', ARGV[2]).ok == 'zset' then
-              leased = redis.call('ZCARD', ARGV[2])
-            end
-            for _, k in ipairs(redis.call('KEYS', ARGV[2] .. ':*')) do
-              leased = leased + redis.call('LLEN', k)
-            end
-            return {redis.call('LLEN', ARGV[1]), leased, redis.call('ZCARD', ARGV[3])}
-        "#;
-        self.cmd(&["EVAL", COUNT, "0", PENDING, PROCESSING, DELAYED])
-            .await
-            .unwrap()
-    }
-
-    /// Waits until no job is pending, leased or waiting for a retry.
-    pub async fn wait_drained(&self, timeout: Duration) {
-        eventually("pending, processing and delayed empty", timeout, || async {
-            self.unfinished_jobs().await == (0, 0, 0)
-        })
-        .await;
-    }
 }
 
 /// Waits until every address got at least one mail, all within one `timeout`.
 pub async fn all_mailed(sink: &SmtpSink, addrs: &[String], timeout: Duration) {
-    let missing = || addrs.iter().filter(|a| sink.mails_to(a).is_empty());
     let what = format!("a mail to each of {} addresses", addrs.len());
-    let deadline = tokio::time::Instant::now() + timeout;
-    while missing().next().is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; none for {:?}",
-            missing().collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Asks for a code and returns it once its job is finished. A code counts only once the worker
-/// has seen the relay accept its mail, a moment after the sink stored it, so a verify right after
-/// `wait_for` could race the worker.
-pub async fn mailed_code(s: &Stack, email: &str, n: usize) -> String {
-    let code = s.code_for(email, n).await;
-    s.redis.wait_drained(Duration::from_secs(10)).await;
-    code
+    eventually(what, timeout, || async {
+        let missing: Vec<&String> = addrs
+            .iter()
+            .filter(|a| sink.mails_to(a).is_empty())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("none for {missing:?}"))
+        }
+    })
+    .await;
 }
 
 /// Leases as `(lease id, job json, deadline ms)`; checks the documented member shape.

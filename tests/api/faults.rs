@@ -3,17 +3,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::fault_kit::*;
 use crate::helpers::*;
-use crate::smtp_sink::Answer;
 
 fn codes_of(attempts: &[crate::smtp_sink::Attempt]) -> Vec<String> {
     attempts.iter().map(|a| code_from(&a.mail)).collect()
-}
-
-fn error_code(body: &str) -> String {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    v["code"].as_str().unwrap_or_default().to_owned()
 }
 
 /// Guarantee 1: a guess is compared only if it can be counted. While Redis refuses writes, every
@@ -21,27 +14,27 @@ fn error_code(body: &str) -> String {
 /// right code verifies.
 #[tokio::test]
 async fn at_maxmemory_every_verify_is_503_the_right_code_too_and_it_verifies_afterwards() {
-    let s = Stack::start(&[]).await;
+    let s = Stack::start().await;
     let a = "oom-verify@example.com";
-    let code = mailed_code(&s, a, 1).await;
+    let code = s.code_for(a).await;
     s.redis.fill_to_oom().await;
     for _ in 0..6 {
-        let (status, body) = s.app.verify(a, &wrong(&code)).await;
-        assert_eq!((status, error_code(&body).as_str()), (503, "unavailable"));
+        let r = s.app.verify(a, &wrong(&code)).await;
+        assert_eq!((r.status, r.code().as_str()), (503, "unavailable"));
     }
-    let (status, body) = s.app.verify(a, &code).await;
+    let r = s.app.verify(a, &code).await;
     assert_eq!(
-        (status, error_code(&body).as_str()),
+        (r.status, r.code().as_str()),
         (503, "unavailable"),
-        "the right code must not be compared when the guess cannot be counted: {body}"
+        "the right code must not be compared when the guess cannot be counted"
     );
     s.redis.free_memory().await;
     assert_eq!(
-        s.app.verify(a, &code).await.0,
+        s.app.verify(a, &code).await.status,
         200,
         "uncounted guesses burn nothing"
     );
-    assert_eq!(s.app.verify(a, &code).await.0, 400, "single use");
+    assert_eq!(s.app.verify(a, &code).await.status, 400, "single use");
 }
 
 /// Guarantee 2: one generate, one code. Every delivery attempt of the job carries the same code,
@@ -49,15 +42,15 @@ async fn at_maxmemory_every_verify_is_503_the_right_code_too_and_it_verifies_aft
 /// wrong guesses are counted against that one code however many mails carried it.
 #[tokio::test]
 async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget() {
-    let s = Stack::start(&[
-        ("OTP_SMTP__TIMEOUT_SECS", "1"),
-        ("OTP_WORKER__RETRY_BASE_MS", "500"),
-    ])
-    .await;
+    let s = Stack::builder()
+        .env("OTP_SMTP__TIMEOUT_SECS", 1)
+        .env("OTP_WORKER__RETRY_BASE_MS", 500)
+        .start()
+        .await;
     let a = "one-code@example.com";
     s.sink.state.fail_transient.store(1, Ordering::SeqCst);
     s.sink.state.delay_ms.store(2500, Ordering::SeqCst);
-    assert_eq!(s.app.generate(a).await.0, 202);
+    assert_eq!(s.app.generate(a).await.status, 202);
     let sink = &s.sink;
     eventually(
         "the first attempt's data",
@@ -84,10 +77,10 @@ async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget(
     );
     let code = codes[0].clone();
     for _ in 0..5 {
-        assert_eq!(s.app.verify(a, &wrong(&code)).await.0, 400);
+        assert_eq!(s.app.verify(a, &wrong(&code)).await.status, 400);
     }
     assert_eq!(
-        s.app.verify(a, &code).await.0,
+        s.app.verify(a, &code).await.status,
         400,
         "5 wrong guesses burn the code, whatever the number of mails ({})",
         sink.mails_to(a).len()
@@ -98,11 +91,11 @@ async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget(
 /// never verifies, and the code mailed before it keeps working.
 #[tokio::test]
 async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still_does() {
-    let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1]]).await;
+    let s = Stack::builder().no_limits().start().await;
     let a = "refused@example.com";
-    let first = mailed_code(&s, a, 1).await;
+    let first = s.code_for(a).await;
     s.sink.state.reject_after_data.store(1, Ordering::SeqCst);
-    assert_eq!(s.app.generate(a).await.0, 202);
+    assert_eq!(s.app.generate(a).await.status, 202);
     let redis = &s.redis;
     eventually(
         "the refused job dead-lettered",
@@ -115,27 +108,27 @@ async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still
     let dead_code = code_from(&refused.last().unwrap().mail);
     assert_ne!(dead_code, first);
     assert_eq!(
-        s.app.verify(a, &dead_code).await.0,
+        s.app.verify(a, &dead_code).await.status,
         400,
         "the refused mail's code must not verify"
     );
     assert_eq!(
-        s.app.verify(a, &first).await.0,
+        s.app.verify(a, &first).await.status,
         200,
         "the last delivered code still verifies"
     );
-    assert_eq!(s.app.verify(a, &first).await.0, 400, "single use");
+    assert_eq!(s.app.verify(a, &first).await.status, 400, "single use");
 }
 
 /// Guarantee 3: while a new mail is on its way the code already mailed keeps working; once the
 /// new one is accepted only the newest mailed code verifies, once.
 #[tokio::test]
 async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_newest() {
-    let s = Stack::start(&[NO_LIMITS[0], NO_LIMITS[1]]).await;
+    let s = Stack::builder().no_limits().start().await;
     let a = "successor@example.com";
-    let first = mailed_code(&s, a, 1).await;
+    let first = s.code_for(a).await;
     s.sink.state.delay_ms.store(3000, Ordering::SeqCst);
-    assert_eq!(s.app.generate(a).await.0, 202);
+    assert_eq!(s.app.generate(a).await.status, 202);
     let sink = &s.sink;
     eventually(
         "the second mail's data at the relay",
@@ -144,22 +137,22 @@ async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_new
     )
     .await;
     assert_eq!(
-        s.app.verify(a, &first).await.0,
+        s.app.verify(a, &first).await.status,
         200,
         "the mailed code works while its successor waits for the relay's answer"
     );
     sink.state.delay_ms.store(0, Ordering::SeqCst);
     let second = code_from(&sink.wait_for(a, 2, Duration::from_secs(10)).await[1]);
     s.redis.wait_drained(Duration::from_secs(10)).await;
-    assert_eq!(s.app.verify(a, &first).await.0, 400, "used");
-    let third = mailed_code(&s, a, 3).await;
+    assert_eq!(s.app.verify(a, &first).await.status, 400, "used");
+    let third = s.code_for(a).await;
     assert_eq!(
-        s.app.verify(a, &second).await.0,
+        s.app.verify(a, &second).await.status,
         400,
         "superseded by a newer mailed code"
     );
-    assert_eq!(s.app.verify(a, &third).await.0, 200);
-    assert_eq!(s.app.verify(a, &third).await.0, 400, "single use");
+    assert_eq!(s.app.verify(a, &third).await.status, 200);
+    assert_eq!(s.app.verify(a, &third).await.status, 400, "single use");
 }
 
 /// Guarantee 5: every SMTP step is bounded by `smtp.timeout_secs`, on pooled connections too.
@@ -167,18 +160,17 @@ async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_new
 /// delivered, the stuck job is delivered on a retry, and SIGTERM exits 0 promptly.
 #[tokio::test]
 async fn a_relay_silent_after_the_data_freezes_nothing() {
-    let mut s = Stack::start(&[
-        NO_LIMITS[0],
-        NO_LIMITS[1],
-        ("OTP_SMTP__TIMEOUT_SECS", "1"),
-        ("OTP_SMTP__POOL_SIZE", "2"),
-    ])
-    .await;
-    s.code_for("warm@example.com", 1).await; // a pooled connection to reuse
+    let mut s = Stack::builder()
+        .no_limits()
+        .env("OTP_SMTP__TIMEOUT_SECS", 1)
+        .env("OTP_SMTP__POOL_SIZE", 2)
+        .start()
+        .await;
+    s.code_for("warm@example.com").await; // a pooled connection to reuse
     let sink = s.sink.clone();
     sink.state.silent_after_dot.store(true, Ordering::SeqCst);
     let stuck = "silent@example.com";
-    assert_eq!(s.app.generate(stuck).await.0, 202);
+    assert_eq!(s.app.generate(stuck).await.status, 202);
     eventually("the silent attempt", Duration::from_secs(10), || async {
         !sink.attempts_to(stuck).is_empty()
     })
@@ -186,7 +178,7 @@ async fn a_relay_silent_after_the_data_freezes_nothing() {
     sink.state.silent_after_dot.store(false, Ordering::SeqCst);
     let others: Vec<String> = (0..4).map(|i| format!("other{i}@example.com")).collect();
     for o in &others {
-        assert_eq!(s.app.generate(o).await.0, 202);
+        assert_eq!(s.app.generate(o).await.status, 202);
     }
     for o in others.iter().chain([&stuck.to_string()]) {
         sink.wait_for(o, 1, Duration::from_secs(15)).await;
@@ -197,7 +189,7 @@ async fn a_relay_silent_after_the_data_freezes_nothing() {
     assert!(codes.iter().all(|c| *c == codes[0]), "same job: {codes:?}");
 
     sink.state.silent_after_dot.store(true, Ordering::SeqCst);
-    assert_eq!(s.app.generate("last@example.com").await.0, 202);
+    assert_eq!(s.app.generate("last@example.com").await.status, 202);
     eventually(
         "the second silent attempt",
         Duration::from_secs(10),
@@ -218,16 +210,15 @@ async fn a_relay_silent_after_the_data_freezes_nothing() {
 /// does not resend at once on a fresh connection: it retries after the backoff, same code.
 #[tokio::test]
 async fn a_connection_dropped_after_the_data_is_retried_after_the_backoff_with_the_same_code() {
-    let s = Stack::start(&[
-        NO_LIMITS[0],
-        NO_LIMITS[1],
-        ("OTP_WORKER__RETRY_BASE_MS", "1500"),
-    ])
-    .await;
-    s.code_for("warm@example.com", 1).await; // the drop hits a pooled connection
+    let s = Stack::builder()
+        .no_limits()
+        .env("OTP_WORKER__RETRY_BASE_MS", 1500)
+        .start()
+        .await;
+    s.code_for("warm@example.com").await; // the drop hits a pooled connection
     s.sink.state.drop_after_dot.store(1, Ordering::SeqCst);
     let a = "dropped@example.com";
-    assert_eq!(s.app.generate(a).await.0, 202);
+    assert_eq!(s.app.generate(a).await.status, 202);
     let mail = s.sink.wait_for(a, 1, Duration::from_secs(15)).await;
     let attempts = s.sink.attempts_to(a);
     let answers: Vec<Answer> = attempts.iter().map(|x| x.answer).collect();
@@ -240,30 +231,30 @@ async fn a_connection_dropped_after_the_data_is_retried_after_the_backoff_with_t
     let codes = codes_of(&attempts);
     assert_eq!(codes[0], codes[1], "the resend carries the same code");
     s.redis.wait_drained(Duration::from_secs(10)).await;
-    assert_eq!(s.app.verify(a, &code_from(&mail[0])).await.0, 200);
+    assert_eq!(s.app.verify(a, &code_from(&mail[0])).await.status, 200);
 }
 
 /// Guarantee 9: Retry-After is the true wait. When the hourly cap is what blocks, the answer
 /// names the hourly window's end, not the (shorter) cooldown.
 #[tokio::test]
 async fn retry_after_is_the_hourly_window_when_the_cap_is_what_blocks() {
-    let s = Stack::start(&[
-        ("OTP_LIMITS__EMAIL_COOLDOWN_SECS", "1"),
-        ("OTP_LIMITS__EMAIL_PER_HOUR", "2"),
-    ])
-    .await;
+    let s = Stack::builder()
+        .env("OTP_LIMITS__EMAIL_COOLDOWN_SECS", 1)
+        .env("OTP_LIMITS__EMAIL_PER_HOUR", 2)
+        .start()
+        .await;
     let a = "true-wait@example.com";
-    assert_eq!(s.app.generate(a).await.0, 202);
+    assert_eq!(s.app.generate(a).await.status, 202);
     let app = &s.app;
     eventually(
         "a second generate after the cooldown",
         Duration::from_secs(5),
-        || async { app.generate(a).await.0 == 202 },
+        || async { app.generate(a).await.status == 202 },
     )
     .await;
-    let (status, headers, body) = s.app.generate(a).await;
-    assert_eq!((status, error_code(&body).as_str()), (429, "rate_limited"));
-    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let r = s.app.generate(a).await;
+    assert_eq!((r.status, r.code().as_str()), (429, "rate_limited"));
+    let retry = r.retry_after();
     assert!(
         (3590..=3600).contains(&retry),
         "Retry-After {retry}: both sends of the hour are used, the cooldown is not the wait"

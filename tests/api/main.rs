@@ -1,7 +1,11 @@
 //! Integration tests: the real binary, a real redis-server and a real SMTP server per test.
+mod app;
 mod fault_kit;
 mod helpers;
+mod smtp_session;
 mod smtp_sink;
+mod stack;
+mod test_redis;
 
 mod abuse;
 mod cli;
@@ -15,5 +19,6 @@ mod readiness;
 mod redis_tls;
 mod resilience;
 mod secrecy;
+mod tls;
 mod tracing;
 mod worker;

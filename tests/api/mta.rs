@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mail_parser::{MessageParser, MimeHeaders};
 
 use crate::helpers::*;
+use crate::stack::base_env;
 
 const RCPT: &str = "inbox@rcpt.example";
 const FROM: &str = "Example <no-reply@sender.example>";
@@ -172,21 +173,6 @@ impl Drop for Postfix {
     }
 }
 
-/// Nothing pending, leased or waiting for a retry: every job is done.
-async fn queue_drained(redis: &TestRedis) -> bool {
-    let (pending, processing, delayed): (i64, i64, i64) = redis::pipe()
-        .cmd("LLEN")
-        .arg("{otp}:queue:pending")
-        .cmd("ZCARD")
-        .arg("{otp}:queue:processing")
-        .cmd("ZCARD")
-        .arg("{otp}:queue:delayed")
-        .query_async(&mut redis.connection().await)
-        .await
-        .unwrap();
-    pending + processing + delayed == 0
-}
-
 fn six_digits(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_ascii_digit())
         .filter(|w| w.len() == 6)
@@ -205,9 +191,9 @@ async fn mail_relayed_by_postfix_lands_in_a_maildir_with_proper_headers_and_veri
     env.insert("OTP_MAIL__FROM".into(), FROM.into());
     let app = TestApp::spawn("serve", &env).await;
 
-    let (status, _, body) = app.generate(RCPT).await;
-    assert_eq!(status, 202, "{body}");
-    let raw = poll("the mail in the Maildir", Duration::from_secs(30), || {
+    let r = app.generate(RCPT).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let raw: Vec<u8> = eventually("the mail in the Maildir", Duration::from_secs(30), || {
         let got = mta.delivered();
         async move { got.into_iter().next() }
     })
@@ -294,13 +280,10 @@ async fn mail_relayed_by_postfix_lands_in_a_maildir_with_proper_headers_and_veri
     );
 
     // The code is valid once the relay accepted the mail and the job is off the queue.
-    eventually("the queue to drain", Duration::from_secs(10), || {
-        queue_drained(&redis)
-    })
-    .await;
+    redis.wait_drained(Duration::from_secs(10)).await;
     let code = codes.first().expect("a code in the text part");
-    let (status, body) = app.verify(RCPT, code).await;
-    assert_eq!(status, 200, "{body}");
+    let r = app.verify(RCPT, code).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     assert!(
         failed.is_empty(),
         "the mail Postfix delivered fails {} check(s):\n- {}\n\nthe mail:\n{}",

@@ -13,21 +13,15 @@ fn series<'a>(metrics: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn gauge(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 async fn status(app: &TestApp) -> Value {
-    let (code, body) = app.admin_get("/status").await.expect("admin answers");
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    let r = app.admin_get("/status").await.expect("admin answers");
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
 }
 
 #[tokio::test]
 async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
-    let mut s = Stack::start(&[]).await;
+    let mut s = Stack::start().await;
     let m = s.app.metrics().await;
     assert_eq!(series(&m, "email_otp_queue_depth{").len(), 4, "{m}");
     assert_eq!(
@@ -36,19 +30,17 @@ async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
     );
 
     s.redis.stop();
-    let (code, _, body) = s.app.generate("outage@example.com").await;
-    assert_eq!(code, 503, "{body}");
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(body["code"], "unavailable");
-    assert_eq!(s.app.admin_get("/readyz").await.unwrap().0, 200);
-    assert_eq!(s.app.admin_get("/healthz").await.unwrap().0, 200);
+    let r = s.app.generate("outage@example.com").await;
+    assert_eq!((r.status, r.code().as_str()), (503, "unavailable"));
+    assert_eq!(s.app.admin_get("/readyz").await.unwrap().status, 200);
+    assert_eq!(s.app.admin_get("/healthz").await.unwrap().status, 200);
     let app = &s.app;
-    let m = poll("redis_up 0", Duration::from_secs(10), || async {
+    let m = eventually("redis_up 0", Duration::from_secs(10), || async {
         let m = app.metrics().await;
-        (gauge(&m, "email_otp_redis_up") == Some(0.0)).then_some(m)
+        (metric(&m, "email_otp_redis_up") == Some(0.0)).then_some(m)
     })
     .await;
-    assert_eq!(gauge(&m, "email_otp_ready"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "email_otp_ready"), Some(1.0), "{m}");
     assert!(
         series(&m, "email_otp_queue_").is_empty(),
         "stale queue gauges:\n{m}"
@@ -58,31 +50,31 @@ async fn redis_outage_keeps_readiness_and_hides_queue_gauges() {
     assert_eq!(st["redis"]["reachable"], false, "{st}");
     assert_eq!(st["queue"]["available"], false, "{st}");
     assert_eq!(st["ready"], true, "{st}");
-    assert_eq!(app.admin_get("/readyz").await.unwrap().0, 200);
+    assert_eq!(app.admin_get("/readyz").await.unwrap().status, 200);
 
     s.redis.restart().await;
     let app = &s.app;
-    let m = poll("queue gauges back", Duration::from_secs(15), || async {
+    let m = eventually("queue gauges back", Duration::from_secs(15), || async {
         let m = app.metrics().await;
         (series(&m, "email_otp_queue_depth{").len() == 4).then_some(m)
     })
     .await;
     assert_eq!(
-        gauge(&m, "email_otp_queue_depth{state=\"pending\"}"),
+        metric(&m, "email_otp_queue_depth{state=\"pending\"}"),
         Some(0.0)
     );
     assert_eq!(
-        gauge(&m, "email_otp_queue_oldest_pending_age_seconds"),
+        metric(&m, "email_otp_queue_oldest_pending_age_seconds"),
         Some(0.0)
     );
-    assert_eq!(gauge(&m, "email_otp_redis_up"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "email_otp_redis_up"), Some(1.0), "{m}");
 }
 
 #[tokio::test]
 async fn status_shows_tasks_redis_queue_and_smtp() {
-    let s = Stack::start(&[]).await;
+    let s = Stack::start().await;
     let app = &s.app;
-    let st = poll("first redis ping", Duration::from_secs(10), || async {
+    let st = eventually("first redis ping", Duration::from_secs(10), || async {
         let st = status(app).await;
         (st["redis"]["reachable"] == true).then_some(st)
     })
@@ -120,7 +112,7 @@ async fn status_shows_tasks_redis_queue_and_smtp() {
     }
     assert!(st["smtp"].is_null(), "no send recorded yet: {st}");
 
-    let api = TestApp::spawn("api", &s.env).await;
+    let api = s.spawn("api").await;
     let st = status(&api).await;
     let names: Vec<&str> = st["tasks"]
         .as_array()
@@ -133,30 +125,30 @@ async fn status_shows_tasks_redis_queue_and_smtp() {
 
 #[tokio::test]
 async fn sigterm_makes_readyz_503_while_a_job_drains_then_exits_zero() {
-    let mut s = Stack::start(&[]).await;
+    let mut s = Stack::start().await;
     s.sink.state.delay_ms.store(3000, Ordering::SeqCst);
-    assert_eq!(s.app.generate("drain@example.com").await.0, 202);
+    assert_eq!(s.app.generate("drain@example.com").await.status, 202);
     let sink = s.sink.clone();
-    poll("a send in flight", Duration::from_secs(10), || async {
-        (sink.state.data_commands.load(Ordering::SeqCst) >= 1).then_some(())
+    eventually("a send in flight", Duration::from_secs(10), || async {
+        sink.state.data_commands.load(Ordering::SeqCst) >= 1
     })
     .await;
-    assert_eq!(s.app.admin_get("/readyz").await.unwrap().0, 200);
+    assert_eq!(s.app.admin_get("/readyz").await.unwrap().status, 200);
     s.app.signal("TERM");
     let app = &s.app;
-    poll("readyz 503", Duration::from_secs(5), || async {
-        let (code, body) = app.admin_get("/readyz").await?;
-        (code == 503).then_some(body)
+    eventually("readyz 503", Duration::from_secs(5), || async {
+        let r = app.admin_get("/readyz").await?;
+        (r.status == 503).then_some(r.body)
     })
     .await;
     assert!(s.app.is_running(), "process must still be draining");
     let m = s.app.metrics().await;
-    assert_eq!(gauge(&m, "email_otp_ready"), Some(0.0), "{m}");
+    assert_eq!(metric(&m, "email_otp_ready"), Some(0.0), "{m}");
     let st = status(&s.app).await;
     assert_eq!(st["draining"], true, "{st}");
     assert_eq!(st["ready"], false, "{st}");
     // Draining is not dying: liveness stays OK so the drain is not cut short by a restart.
-    assert_eq!(s.app.admin_get("/healthz").await.unwrap().0, 200);
+    assert_eq!(s.app.admin_get("/healthz").await.unwrap().status, 200);
     assert!(
         s.sink.mails_to("drain@example.com").is_empty(),
         "still in flight"

@@ -2,7 +2,11 @@
 //! password, against a real redis-server started with a certificate made here.
 use std::time::Duration;
 
+use crate::app::TestApp;
 use crate::helpers::*;
+use crate::smtp_sink::SmtpSink;
+use crate::stack::base_env;
+use crate::test_redis::TestRedis;
 
 /// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
 fn make_certs(dir: &std::path::Path) {
@@ -51,8 +55,8 @@ async fn rediss_with_a_private_ca_and_an_acl_user_works_and_a_wrong_secret_does_
     env.insert("OTP_REDIS__URL".into(), url("app:s3cret-pass"));
     env.insert("OTP_REDIS__TLS_CA_FILE".into(), path("ca.pem"));
     let app = TestApp::spawn("serve", &env).await;
-    let (status, _, body) = app.generate("tls@example.com").await;
-    assert_eq!(status, 202, "{body}\n{}", app.logs());
+    let r = app.generate("tls@example.com").await;
+    assert_eq!(r.status, 202, "{}\n{}", r.body, app.logs());
     let mail = sink
         .wait_for("tls@example.com", 1, Duration::from_secs(10))
         .await;
@@ -60,7 +64,7 @@ async fn rediss_with_a_private_ca_and_an_acl_user_works_and_a_wrong_secret_does_
     eventually(
         "the code verifies over TLS",
         Duration::from_secs(5),
-        || async { app.verify("tls@example.com", &code).await.0 == 200 },
+        || async { app.verify("tls@example.com", &code).await.status == 200 },
     )
     .await;
     drop(app);
@@ -76,8 +80,8 @@ async fn rediss_with_a_private_ca_and_an_acl_user_works_and_a_wrong_secret_does_
             None => env.remove("OTP_REDIS__TLS_CA_FILE"),
         };
         let app = TestApp::spawn("api", &env).await;
-        let (status, _, body) = app.generate("tls2@example.com").await;
-        assert_eq!(status, 503, "{what}: {body}");
-        assert!(body.contains("\"unavailable\""), "{what}: {body}");
+        let r = app.generate("tls2@example.com").await;
+        assert_eq!(r.status, 503, "{what}: {}", r.body);
+        assert_eq!(r.code(), "unavailable", "{what}");
     }
 }

@@ -5,11 +5,15 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
-    let s = Stack::start(&[("OTP_OTP__TTL_SECS", "300"), ("OTP_LOG__LEVEL", "debug")]).await;
+    let s = Stack::builder()
+        .env("OTP_OTP__TTL_SECS", 300)
+        .env("OTP_LOG__LEVEL", "debug")
+        .start()
+        .await;
     let mut codes = Vec::new();
     for i in 0..5 {
         let email = format!("secret{i}@example.com");
-        let code = s.code_for(&email, 1).await;
+        let code = s.code_for(&email).await;
         // A failure leaves a counter behind, so the dump sees every kind of key.
         s.app.verify(&email, &wrong(&code)).await;
         codes.push(code);
@@ -59,13 +63,9 @@ async fn no_plaintext_code_in_redis_or_logs_and_every_key_has_a_bounded_ttl() {
 
 #[tokio::test]
 async fn queued_jobs_carry_the_address_but_no_code() {
-    let s = Stack::start_mode("api", &[]).await;
-    assert_eq!(s.app.generate("job@example.com").await.0, 202);
-    let dump = s.redis.dump().await;
-    let (_, _, jobs) = dump
-        .iter()
-        .find(|(k, _, _)| k == "{otp}:queue:pending")
-        .expect("pending list");
+    let s = Stack::builder().mode("api").start().await;
+    assert_eq!(s.app.generate("job@example.com").await.status, 202);
+    let jobs = s.redis.values(PENDING).await;
     let job: serde_json::Value = serde_json::from_str(&jobs[0]).unwrap();
     assert_eq!(job["email"], "job@example.com");
     let fields: Vec<_> = job.as_object().unwrap().keys().cloned().collect();
@@ -75,6 +75,15 @@ async fn queued_jobs_carry_the_address_but_no_code() {
             .all(|f| ["id", "email", "created_ms", "attempt", "trace"].contains(&f.as_str())),
         "{fields:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // api mode does not send: it runs no worker task, and the job waits for a worker.
+    let st = s.app.admin_get("/status").await.expect("status").json();
+    let tasks = st["tasks"].as_array().unwrap().iter();
+    let names: Vec<&str> = tasks.map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("worker")), "{names:?}");
+    assert_eq!(s.redis.llen(PENDING).await, 1);
     assert!(s.sink.mails().is_empty(), "api mode does not send");
+    let _worker = s.spawn("worker").await;
+    s.sink
+        .wait_for("job@example.com", 1, Duration::from_secs(10))
+        .await;
 }

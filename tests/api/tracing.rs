@@ -67,22 +67,24 @@ async fn a_generate_and_its_mail_are_one_trace_across_api_and_worker() {
         .run(app),
     );
 
-    let redis = TestRedis::start().await;
-    let sink = SmtpSink::start().await;
-    let mut env = base_env(&redis, &sink);
-    env.insert(
-        "OTP_TELEMETRY__OTLP_ENDPOINT".into(),
-        format!("http://127.0.0.1:{port}"),
-    );
-    let mut api = TestApp::spawn("api", &env).await;
-    let mut worker = TestApp::spawn("worker", &env).await;
-    assert_eq!(api.generate("traced@example.com").await.0, 202);
-    sink.wait_for("traced@example.com", 1, Duration::from_secs(10))
+    let mut s = Stack::builder()
+        .mode("api")
+        .env(
+            "OTP_TELEMETRY__OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .start()
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    api.signal("TERM");
+    let mut worker = s.spawn("worker").await;
+    assert_eq!(s.app.generate("traced@example.com").await.status, 202);
+    s.sink
+        .wait_for("traced@example.com", 1, Duration::from_secs(10))
+        .await;
+    // The job is finished, so its "activate code" span is closed; exiting flushes the spans.
+    s.redis.wait_drained(Duration::from_secs(10)).await;
+    s.app.signal("TERM");
     worker.signal("TERM");
-    assert_eq!(api.wait_exit(Duration::from_secs(10)).await, Some(0));
+    assert_eq!(s.app.wait_exit(Duration::from_secs(10)).await, Some(0));
     assert_eq!(worker.wait_exit(Duration::from_secs(10)).await, Some(0));
 
     let spans = seen.lock().unwrap().clone();
@@ -100,7 +102,7 @@ async fn a_generate_and_its_mail_are_one_trace_across_api_and_worker() {
         );
     }
     assert!(
-        api.logs().contains(&request.trace_id),
+        s.app.logs().contains(&request.trace_id),
         "JSON logs carry the trace id"
     );
     assert!(
