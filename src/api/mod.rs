@@ -1,5 +1,6 @@
 //! The public HTTP API (poem-openapi) and the admin listener.
 mod admin;
+mod bodies;
 mod errors;
 mod middleware;
 mod otp;

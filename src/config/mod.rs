@@ -1,5 +1,6 @@
 //! Layered configuration: defaults → TOML file → `OTP_<SECTION>__<KEY>` environment variables.
 //! Secrets also come from `<key>_file` (`OTP_OTP__HMAC_KEY_FILE`), which is how Kubernetes mounts them.
+mod checks;
 mod secret;
 mod settings;
 mod validated;

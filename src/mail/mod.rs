@@ -1,6 +1,7 @@
 //! Turns (address, code) into a two-part MIME mail and hands it to the transport.
 mod smtp_pool;
 mod templates;
+mod tls;
 mod transport;
 
 use std::time::Duration;

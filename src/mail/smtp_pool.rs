@@ -2,12 +2,9 @@
 //! sets it, and Nagle then holds the final "\r\n.\r\n" of every mail for the peer's delayed ACK
 //! (~40 ms a mail). Pooled connections are reused without a NOOP health check; a send that fails on
 //! a reused connection is retried once on a fresh one.
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
@@ -16,18 +13,18 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::SendError;
+use super::tls::{TlsTcp, tls_connector};
+use crate::config::{SmtpConfig, SmtpSecurity};
 
 /// Where a transaction failed: before the data, the relay cannot have the mail.
 enum Failed {
     BeforeData(SendError),
     AfterData(SendError),
 }
-use crate::config::{SmtpConfig, SmtpSecurity};
 
 /// Servers drop idle clients after a few minutes (RFC 5321 §4.5.3.2); reconnect before that.
 const MAX_IDLE: Duration = Duration::from_secs(60);
@@ -260,62 +257,5 @@ pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
         SendError::Permanent(e.to_string())
     } else {
         SendError::Transient(e.to_string())
-    }
-}
-
-fn tls_connector(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<tokio_rustls::TlsConnector> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in CertificateDer::pem_slice_iter(extra_ca_pem.unwrap_or_default()) {
-        roots
-            .add(cert.context("smtp.tls_ca_file")?)
-            .context("smtp.tls_ca_file")?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
-/// Implicit TLS (`smtp.security = tls`) over our own socket.
-#[derive(Debug)]
-struct TlsTcp(tokio_rustls::client::TlsStream<TcpStream>);
-
-impl AsyncRead for TlsTcp {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for TlsTcp {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl AsyncTokioStream for TlsTcp {
-    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.0.get_ref().0.peer_addr()
     }
 }
