@@ -83,7 +83,14 @@ pub(super) fn credentials(
     }
 }
 
-pub(super) fn ca_pem(key: &'static str, path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+/// The PEM of an optional CA file, read and checked to hold at least one certificate.
+pub(super) fn ca_pem(
+    key: &'static str,
+    path: Option<&std::path::Path>,
+) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let pem = std::fs::read(path)
@@ -97,7 +104,7 @@ pub(super) fn ca_pem(key: &'static str, path: &std::path::Path) -> Result<Vec<u8
             format!("{} holds no PEM certificate", path.display()),
         ));
     }
-    Ok(pem)
+    Ok(Some(pem))
 }
 
 pub(super) fn endpoint_url(endpoint: &str) -> Result<(), ConfigError> {

@@ -156,12 +156,7 @@ impl Config {
             url: redis_url(&s.redis.url)?,
             key_prefix: key_prefix(&s.redis.key_prefix)?,
             timeout: millis("redis.timeout_ms", s.redis.timeout_ms, 1, 60_000)?,
-            ca_pem: s
-                .redis
-                .tls_ca_file
-                .as_deref()
-                .map(|p| ca_pem("redis.tls_ca_file", p))
-                .transpose()?,
+            ca_pem: ca_pem("redis.tls_ca_file", s.redis.tls_ca_file.as_deref())?,
         };
         if redis.ca_pem.is_some() && !redis.url.expose().starts_with("rediss://") {
             return Err(invalid(
@@ -226,12 +221,7 @@ impl Config {
             credentials: credentials(s.smtp.username.as_deref(), s.smtp.password.as_ref())?,
             pool_size: check("smtp.pool_size", s.smtp.pool_size, 1, 1024)? as usize,
             timeout: secs("smtp.timeout_secs", s.smtp.timeout_secs, 1, 600)?,
-            extra_ca_pem: s
-                .smtp
-                .tls_ca_file
-                .as_deref()
-                .map(|p| ca_pem("smtp.tls_ca_file", p))
-                .transpose()?,
+            extra_ca_pem: ca_pem("smtp.tls_ca_file", s.smtp.tls_ca_file.as_deref())?,
         };
         if smtp.credentials.is_some()
             && smtp.security == SmtpSecurity::None

@@ -10,18 +10,10 @@ use crate::test_redis::TestRedis;
 
 /// A CA and a certificate for 127.0.0.1 signed by it, as PEM files in `dir`.
 fn make_certs(dir: &std::path::Path) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &rcgen::Issuer::new(ca_params, ca_key))
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), leaf_key.serialize_pem()).unwrap();
+    let ca = crate::tls::private_ca();
+    std::fs::write(dir.join("ca.pem"), ca.ca_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), ca.leaf.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), ca.leaf_key.serialize_pem()).unwrap();
 }
 
 #[tokio::test]

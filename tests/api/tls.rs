@@ -4,10 +4,14 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-/// STARTTLS (the default `smtp.security`) against a relay whose certificate comes from a private
-/// CA named by `smtp.tls_ca_file`; without that CA the handshake fails and nothing is mailed.
-#[tokio::test]
-async fn starttls_with_a_private_ca_delivers_and_an_untrusted_certificate_does_not() {
+/// A private CA and a certificate for 127.0.0.1 that it signed.
+pub struct PrivateCa {
+    pub ca_pem: String,
+    pub leaf: rcgen::Certificate,
+    pub leaf_key: rcgen::KeyPair,
+}
+
+pub fn private_ca() -> PrivateCa {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -17,6 +21,22 @@ async fn starttls_with_a_private_ca_delivers_and_an_untrusted_certificate_does_n
         .unwrap()
         .signed_by(&leaf_key, &rcgen::Issuer::new(ca_params, ca_key))
         .unwrap();
+    PrivateCa {
+        ca_pem: ca_cert.pem(),
+        leaf,
+        leaf_key,
+    }
+}
+
+/// STARTTLS (the default `smtp.security`) against a relay whose certificate comes from a private
+/// CA named by `smtp.tls_ca_file`; without that CA the handshake fails and nothing is mailed.
+#[tokio::test]
+async fn starttls_with_a_private_ca_delivers_and_an_untrusted_certificate_does_not() {
+    let PrivateCa {
+        ca_pem,
+        leaf,
+        leaf_key,
+    } = private_ca();
     let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -30,7 +50,7 @@ async fn starttls_with_a_private_ca_delivers_and_an_untrusted_certificate_does_n
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+    std::fs::write(&ca_file, ca_pem).unwrap();
 
     let mut s = Stack::builder()
         .env("OTP_SMTP__SECURITY", "starttls")
