@@ -1,5 +1,9 @@
+# shellcheck shell=bash disable=SC2034,SC2153 # sourced: the callers set MODE, NAME etc. and read what this sets
 # Shared by bench/run and bench/profile (sourced). Expects ROOT, BENCH, MODE and NAME to be set.
 # Everything it starts is recorded in PIDS and stopped by `cleanup` (by PID, never by name).
+# Installs, free ports and the cargo target dir come from the repository's scripts/lib/common.sh.
+# shellcheck source=scripts/lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 
 say() { [ "$MODE" = smoke ] || printf '%s\n' "$*" >&2; }
 die() {
@@ -36,18 +40,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------ tools (quiet, idempotent)
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-APT_UPDATED=""
 need() { # need COMMAND PACKAGE: apt-get install PACKAGE only when COMMAND is missing
-  command -v "$1" >/dev/null 2>&1 && return 0
-  command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available: install $2"
-  if [ -z "$APT_UPDATED" ]; then
-    as_root apt-get update -qq >"$TMP/apt.log" 2>&1 || { cat "$TMP/apt.log" >&2; die "apt-get update failed"; }
-    APT_UPDATED=1
-  fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" \
-    >>"$TMP/apt.log" 2>&1 || { cat "$TMP/apt.log" >&2; die "installing $2 failed"; }
-  command -v "$1" >/dev/null 2>&1 || die "installed $2 but $1 is still missing"
+  ensure_apt "$1" "$2" || die "$1 is missing and installing $2 failed"
 }
 need_tools() {
   need wrk wrk
@@ -56,7 +50,7 @@ need_tools() {
   need redis-cli redis-tools
   need curl curl
   need python3 python3
-  command -v cargo >/dev/null 2>&1 || die "cargo is missing: install a Rust toolchain (https://rustup.rs)"
+  ensure_rust || die "cargo is missing"
 }
 
 # ------------------------------------------------------------------ build
@@ -65,7 +59,7 @@ build_all() {
   if [ -z "${EMAIL_OTP_BIN:-}" ]; then
     (cd "$ROOT" && cargo build --release --locked --quiet >"$TMP/build.log" 2>&1) ||
       { cat "$TMP/build.log" >&2; die "cargo build --release failed"; }
-    EMAIL_OTP_BIN="$ROOT/target/release/email-otp"
+    EMAIL_OTP_BIN="$(cargo_target_dir)/release/email-otp"
     BIN_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     local dirty
     dirty=$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock mailer 2>/dev/null | wc -l)
@@ -82,9 +76,6 @@ build_all() {
 }
 
 # ------------------------------------------------------------------ /proc readings
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 ticks() { # utime+stime of a process, in clock ticks (0 when gone)
   local s
   s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
@@ -150,7 +141,7 @@ start_sink() {
   done
   SMTP_PORT=$(sed -n 's/^otp-sink smtp=[^ ]*:\([0-9]*\) .*/\1/p' "$TMP/sink.out")
   SINK_HTTP=$(sed -n 's/^otp-sink .* http=\(.*\)$/\1/p' "$TMP/sink.out")
-  [ -n "$SMTP_PORT" ] && [ -n "$SINK_HTTP" ] || die "otp-sink did not report its ports"
+  if [ -z "$SMTP_PORT" ] || [ -z "$SINK_HTTP" ]; then die "otp-sink did not report its ports"; fi
 }
 sink() { curl -sf --max-time 30 "http://$SINK_HTTP$1"; }
 sink_count() { sink /stats | sed -n 's/.*"count":\([0-9]*\).*/\1/p'; }
@@ -162,8 +153,7 @@ INHERITED_OTP=$(env | sed -n 's/^\(OTP_[A-Z0-9_]*\)=.*/\1/p' | sort | paste -sd,
 start_service() {
   local mode=$1 name=$2 i code="" tries=${SVC_START_TRIES:-300}
   shift 2
-  HTTP_PORT=$(free_port)
-  ADMIN_PORT=$(free_port)
+  read -r HTTP_PORT ADMIN_PORT <<<"$(free_ports 2)"
   SVC_LOG="$TMP/service-$name.log"
   # The caller's OTP_* stay in the environment; the bench's own settings (ports, Redis, sink) win.
   env OTP_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \

@@ -8,8 +8,8 @@ Deployment the chart renders, runs `EMAIL_OTP_BINARY check-config` with exactly
 that container's environment (secret files replaced by temporary files, the
 template dir by the repository's mailer/). The binary refuses unknown keys and
 bad values, so this catches a chart that sets a variable the code does not know.
-Needs a built binary (not run by scripts/check-deploy, which does not build).
-Run it with the check-deploy venv's python.
+Needs a built binary: `scripts/check-deploy BINARY` runs it (with its venv's
+python; scripts/test passes the debug build).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ const MTA_HOST: &str = "mta.test";
 /// nobody/nogroup: the owner of the Maildir files (virtual(8) never delivers as root).
 const MAILDIR_ID: u32 = 65534;
 const MISSING: &str = "Postfix is not installed: scripts/test installs it \
-    (ensure_postfix in scripts/lib/ensure.sh), or run as root: echo 'postfix \
+    (ensure_postfix in scripts/lib/common.sh), or run as root: echo 'postfix \
     postfix/main_mailer_type select No configuration' | debconf-set-selections && \
     apt-get install -y --no-install-recommends postfix";
 
