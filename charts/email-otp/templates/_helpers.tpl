@@ -222,6 +222,8 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.limits.ipPerMinute | quote }}
 - name: OTP_LIMITS__VERIFY_FAILURES_PER_HOUR
   value: {{ $v.limits.verifyFailuresPerHour | quote }}
+- name: OTP_LIMITS__IP_VERIFY_FAILURES_PER_HOUR
+  value: {{ $v.limits.ipVerifyFailuresPerHour | quote }}
 {{- with $v.http.trustedProxies }}
 - name: OTP_HTTP__TRUSTED_PROXIES
   value: {{ toJson . | quote }}
