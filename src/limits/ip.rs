@@ -65,7 +65,8 @@ impl FailureLimiter {
     }
 
     fn shard(&self, key: &IpAddr) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
-        let i = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        // Below SHARDS, so the cast keeps the value.
+        let i = (self.hasher.hash_one(key) % SHARDS as u64) as usize;
         // A map of plain values stays consistent if a holder panicked: keep using it.
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }

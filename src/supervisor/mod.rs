@@ -27,6 +27,17 @@ pub enum Stage {
 
 const STAGES: [Stage; 3] = [Stage::Traffic, Stage::Background, Stage::Admin];
 
+impl Stage {
+    /// Its place in `STAGES`, the order of shutdown.
+    fn index(self) -> usize {
+        match self {
+            Self::Traffic => 0,
+            Self::Background => 1,
+            Self::Admin => 2,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     #[error("task {0} stopped before shutdown was requested")]
@@ -53,7 +64,8 @@ pub struct Supervisor {
     health: Health,
     tasks: JoinSet<anyhow::Result<()>>,
     names: HashMap<Id, (&'static str, Stage)>,
-    stops: HashMap<Stage, CancellationToken>,
+    /// One stop token per stage, indexed by `Stage::index`.
+    stops: [CancellationToken; 3],
 }
 
 impl Supervisor {
@@ -62,10 +74,7 @@ impl Supervisor {
             health,
             tasks: JoinSet::new(),
             names: HashMap::new(),
-            stops: STAGES
-                .iter()
-                .map(|s| (*s, CancellationToken::new()))
-                .collect(),
+            stops: std::array::from_fn(|_| CancellationToken::new()),
         }
     }
 
@@ -76,7 +85,7 @@ impl Supervisor {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let stop = self.stops.get(&stage).cloned().unwrap_or_default();
+        let stop = self.stops[stage.index()].clone();
         let handle = self.tasks.spawn(task(stop));
         self.names.insert(handle.id(), (name, stage));
         self.health.set_task(name, TaskState::Running);
@@ -97,9 +106,7 @@ impl Supervisor {
         }
         self.health.begin_drain();
         for stage in STAGES {
-            if let Some(stop) = self.stops.get(&stage) {
-                stop.cancel();
-            }
+            self.stops[stage.index()].cancel();
             while self.names.values().any(|(_, s)| *s == stage) {
                 let Some(joined) = self.tasks.join_next_with_id().await else {
                     break;
