@@ -3,7 +3,7 @@
 use std::marker::PhantomData;
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder, core::Collector,
 };
 
@@ -15,6 +15,13 @@ const LATENCY_BUCKETS: &[f64] = &[
 const SMTP_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+/// From a local Redis's 100 µs to the default 500 ms deadline and a little past it.
+const REDIS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+/// `result` of `email_otp_smtp_send_duration_seconds`: successful and failed sends apart, so a
+/// relay that times out does not pass for a slow one.
+const SEND_RESULTS: [&str; 2] = ["sent", "failed"];
 
 /// A counter whose one label takes exactly the values of an `Outcome` enum.
 pub struct OutcomeCounter<T>(IntCounterVec, PhantomData<T>);
@@ -61,8 +68,12 @@ pub struct MetricSet {
     pub queue_oldest_age: GaugeVec,
     pub jobs: OutcomeCounter<outcome::Job>,
     pub jobs_reaped: IntCounter,
-    pub smtp_duration: Histogram,
+    /// Label `result`: `sent` or `failed` (see `observe_send`).
+    pub smtp_duration: HistogramVec,
     pub smtp_errors: OutcomeCounter<outcome::SmtpError>,
+    pub smtp_replies: OutcomeCounter<outcome::SmtpReply>,
+    /// Label `op`: an `outcome::RedisOp`. Observed by `Store` for round trips Redis answered.
+    pub redis_duration: HistogramVec,
     pub redis_up: IntGauge,
     pub ready: IntGauge,
 }
@@ -75,10 +86,19 @@ pub struct MetricSet {
 )]
 fn reg<M: Collector + Clone + 'static>(r: &Registry, metric: prometheus::Result<M>) -> M {
     let metric = metric.unwrap_or_else(|e| panic!("building a metric: {e}"));
-    if let Err(e) = r.register(Box::new(metric.clone())) {
+    register(r, Box::new(metric.clone()));
+    metric
+}
+
+/// Registers a collector kept only by the registry (see `reg`).
+#[allow(
+    clippy::panic,
+    reason = "start-up only: a metric that cannot register is a bug in this file"
+)]
+fn register(r: &Registry, collector: Box<dyn Collector>) {
+    if let Err(e) = r.register(collector) {
         panic!("registering a metric: {e}");
     }
-    metric
 }
 
 impl Metrics {
@@ -164,12 +184,13 @@ impl Metrics {
             ),
             smtp_duration: reg(
                 &r,
-                Histogram::with_opts(
+                HistogramVec::new(
                     HistogramOpts::new(
                         "email_otp_smtp_send_duration_seconds",
-                        "Time to hand one mail to the transport.",
+                        "Time to hand one mail to the transport, by result (sent or failed).",
                     )
                     .buckets(SMTP_BUCKETS.to_vec()),
+                    &["result"],
                 ),
             ),
             smtp_errors: counter(
@@ -177,6 +198,23 @@ impl Metrics {
                 "email_otp_smtp_send_errors_total",
                 "Failed sends by class.",
                 "class",
+            ),
+            smtp_replies: counter(
+                &r,
+                "email_otp_smtp_replies_total",
+                "Sends by the relay's answer: 2xx, 4xx, 5xx, timeout, connection or local.",
+                "class",
+            ),
+            redis_duration: reg(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "email_otp_redis_command_duration_seconds",
+                        "Redis round trips that got an answer, by operation (script or command).",
+                    )
+                    .buckets(REDIS_BUCKETS.to_vec()),
+                    &["op"],
+                ),
             ),
             redis_up: reg(
                 &r,
@@ -207,6 +245,12 @@ impl Metrics {
                 option_env!("EMAIL_OTP_GIT_SHA").unwrap_or("unknown"),
             ])
             .set(1.0);
+        // CPU, resident memory, open file descriptors, start time: read from /proc at scrape.
+        #[cfg(target_os = "linux")]
+        register(
+            &r,
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        );
         m.touch_label_sets();
         Self(std::sync::Arc::new(m))
     }
@@ -219,6 +263,40 @@ impl MetricSet {
         self.verify.touch();
         self.jobs.touch();
         self.smtp_errors.touch();
+        self.smtp_replies.touch();
+        for result in SEND_RESULTS {
+            self.smtp_duration.with_label_values(&[result]);
+        }
+        for op in <outcome::RedisOp as Outcome>::ALL {
+            self.redis_duration.with_label_values(&[op.label()]);
+        }
+    }
+
+    /// One send's result: its duration under `result`, the relay's answer, and the error class.
+    pub fn observe_send(
+        &self,
+        sent: &Result<(), crate::mail::SendError>,
+        took: std::time::Duration,
+    ) {
+        let [ok, failed] = SEND_RESULTS;
+        let (result, reply) = match sent {
+            Ok(()) => (ok, outcome::SmtpReply::Accepted),
+            Err(e) => {
+                self.smtp_errors.inc(e.class());
+                (failed, e.reply())
+            }
+        };
+        self.smtp_duration
+            .with_label_values(&[result])
+            .observe(took.as_secs_f64());
+        self.smtp_replies.inc(reply);
+    }
+
+    /// One Redis round trip that got an answer.
+    pub fn observe_redis(&self, op: outcome::RedisOp, took: std::time::Duration) {
+        self.redis_duration
+            .with_label_values(&[op.label()])
+            .observe(took.as_secs_f64());
     }
 
     /// Sets the queue gauges from one read of Redis, or removes them when the read failed.
@@ -261,6 +339,55 @@ impl Default for Metrics {
 mod tests {
     use super::*;
     use crate::queue::Depth;
+
+    #[test]
+    fn sends_are_counted_by_reply_class_and_timed_by_result() {
+        use crate::mail::SendError;
+        use crate::outcome::SmtpReply;
+        let m = Metrics::new();
+        let ms = std::time::Duration::from_millis;
+        m.observe_send(&Ok(()), ms(20));
+        m.observe_send(
+            &Err(SendError::Transient(SmtpReply::Timeout, "slow".into())),
+            ms(5000),
+        );
+        m.observe_send(
+            &Err(SendError::Permanent(
+                SmtpReply::PermanentReply,
+                "550".into(),
+            )),
+            ms(30),
+        );
+        assert_eq!(m.smtp_replies.get(SmtpReply::Accepted), 1);
+        assert_eq!(m.smtp_replies.get(SmtpReply::Timeout), 1);
+        assert_eq!(m.smtp_replies.get(SmtpReply::PermanentReply), 1);
+        assert_eq!(m.smtp_replies.get(SmtpReply::Connection), 0);
+        assert_eq!(m.smtp_errors.get(outcome::SmtpError::Transient), 1);
+        let count = |r: &str| m.smtp_duration.with_label_values(&[r]).get_sample_count();
+        assert_eq!((count("sent"), count("failed")), (1, 2));
+        let text = m.encode();
+        for line in [
+            "email_otp_smtp_replies_total{class=\"4xx\"} 0",
+            "email_otp_smtp_replies_total{class=\"2xx\"} 1",
+            "email_otp_redis_command_duration_seconds_count{op=\"verify\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_are_exported() {
+        let text = Metrics::new().encode();
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name} in {text}");
+        }
+    }
 
     #[test]
     fn queue_gauges_vanish_when_the_queue_cannot_be_read() {

@@ -77,6 +77,50 @@ outcome!(
     }
 );
 
+outcome!(
+    /// `email_otp_smtp_replies_total{class}`: how the relay answered one send, the accepted ones
+    /// included. The outbox transport counts a written file as `2xx` and a failed write as `local`.
+    SmtpReply {
+        /// The relay took the mail.
+        Accepted => "2xx",
+        /// A 4xx reply: try again later.
+        TransientReply => "4xx",
+        /// A 5xx reply: the relay refuses this mail or sender.
+        PermanentReply => "5xx",
+        /// No reply within `smtp.timeout_secs` (connecting, a command or the data).
+        Timeout => "timeout",
+        /// No reply at all: refused or dropped connection, DNS, TLS handshake.
+        Connection => "connection",
+        /// Refused before talking to the relay: a missing SMTP extension, TLS settings, the
+        /// outbox directory.
+        Local => "local",
+    }
+);
+
+outcome!(
+    /// `email_otp_redis_command_duration_seconds{op}`: which call a Redis round trip made. Each
+    /// Lua script is one op, named after its file; plain commands are named by their purpose.
+    RedisOp {
+        Generate => "generate",
+        Verify => "verify",
+        Activate => "activate",
+        Claim => "claim",
+        /// `ZREM` of a finished job's lease.
+        Ack => "ack",
+        Retry => "retry",
+        DeadLetter => "dead_letter",
+        Extend => "extend",
+        Promote => "promote",
+        Reap => "reap",
+        /// The queue depth read of every `/metrics` scrape and `/status`.
+        Depth => "depth",
+        /// The reachability ping every 2 s.
+        Ping => "ping",
+        /// `INFO memory`, read once for the eviction-policy check.
+        Info => "info",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,12 +130,14 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_unique_snake_case() {
+    fn labels_are_unique_snake_case_or_reply_classes() {
         for set in [
             labels::<Generate>(),
             labels::<Verify>(),
             labels::<Job>(),
             labels::<SmtpError>(),
+            labels::<SmtpReply>(),
+            labels::<RedisOp>(),
         ] {
             let mut sorted = set.clone();
             sorted.sort();
@@ -99,7 +145,9 @@ mod tests {
             assert_eq!(sorted.len(), set.len(), "{set:?}");
             assert!(
                 set.iter()
-                    .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                    .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        || matches!(*l, "2xx" | "4xx" | "5xx")),
+                "{set:?}"
             );
         }
     }

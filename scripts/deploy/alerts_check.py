@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Alert hygiene for charts/email-otp/files/alerts.yaml: alerts_check.py
 
+- every rule's expression parses (promql-parser; promtool checks it as well)
 - every alert has a severity label (critical or warning) and summary, description
   and runbook_url annotations
 - every runbook_url points at docs/operations.md#<anchor>, and the doc has a
@@ -16,6 +17,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import promql  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "charts" / "email-otp" / "files" / "alerts.yaml"
@@ -56,6 +60,10 @@ def main() -> int:
     names = [r["alert"] for r in rules]
     if len(set(names)) != len(names):
         errors.append(f"duplicate alert names: {names}")
+    for where, expr in promql.alert_exprs(ALERTS):
+        problem = promql.parse_error(expr)
+        if problem:
+            errors.append(f"{where}: PromQL does not parse: {problem}")
     for r in rules:
         name = r["alert"]
         if r.get("labels", {}).get("severity") not in ("critical", "warning"):

@@ -470,6 +470,10 @@ def assert_split(docs, values):
     one(docs, "Service", f"{FULLNAME}-worker")
     ports = {p["name"] for p in one(docs, "Service", FULLNAME)["spec"]["ports"]}
     expect("worker-admin" not in ports, "worker-admin port on the API service in split mode")
+    rule = one(docs, "PrometheusRule", FULLNAME)
+    exprs = "\n".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    expect(f'absent(up{{{values["prometheusRule"]["upSelector"]}}})' in exprs and 'job="email-otp"' not in exprs,
+           "prometheusRule.upSelector replaces the target selector of the alerts")
 
 
 def assert_external_redis(docs, values):
@@ -486,8 +490,19 @@ def assert_full(docs, values):
                  "NetworkPolicy", "StatefulSet"):
         expect(kind in kinds, f"{kind} missing with every feature on")
     rule = one(docs, "PrometheusRule", FULLNAME)
-    source = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
-    expect(rule["spec"] == source, "PrometheusRule spec differs from files/alerts.yaml")
+    # files/alerts.yaml with its target selector made this release's, and nothing else changed.
+    release_selector = f'job=~"{FULLNAME}|{FULLNAME}-worker",namespace="{NAMESPACE}"'
+    source = (CHART / "files" / "alerts.yaml").read_text()
+    expect('up{job="email-otp"}' in source, 'files/alerts.yaml selects no up{job="email-otp"}')
+    expect(rule["spec"] == yaml.safe_load(source.replace('job="email-otp"', release_selector)),
+           "PrometheusRule spec is not files/alerts.yaml with this release's target selector")
+    exprs = "\n".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    expect(f"up{{{release_selector}}}" in exprs and 'job="email-otp"' not in exprs,
+           "PrometheusRule: up selects this release's ServiceMonitor jobs")
+    for svc in by_kind(docs, "Service"):
+        if svc["metadata"]["labels"].get("app.kubernetes.io/component") in ("api", "worker"):
+            expect(svc["metadata"]["name"] in (FULLNAME, f"{FULLNAME}-worker"),
+                   f"Service {svc['metadata']['name']}: the job it gives is not in the up selector")
     expect(rule["metadata"]["labels"].get("release") == "kube-prometheus-stack", "PrometheusRule labels")
     sm = one(docs, "ServiceMonitor", FULLNAME)
     expect([e["port"] for e in sm["spec"]["endpoints"]] == ["admin", "worker-admin"], "ServiceMonitor scrapes both admin ports")

@@ -13,6 +13,8 @@ Label matchers are checked too: in `outcome="rate_limited"` or `state=~"pending|
 each value must occur in the exposition for that metric, unless the label never occurs
 there (target labels such as namespace or instance, added by Prometheus) or it is one
 of DYNAMIC_LABELS (route, method, status_class: series created by the first request).
+Series that Prometheus makes itself (PROMETHEUS_SERIES: `up` of every target, `ALERTS`
+of every alert) are accepted without an exposition.
 --list prints every referenced name and where it is used.
 """
 
@@ -34,6 +36,8 @@ SUFFIXES = {"_bucket": {"histogram"}, "_count": {"histogram", "summary"}, "_sum"
 # Label values that appear only after matching traffic (the HTTP series are created on
 # first request); the service pre-creates every other labelled series at 0.
 DYNAMIC_LABELS = {"route", "method", "status_class"}
+# Written by Prometheus, not scraped: per-target `up` and the alert state series.
+PROMETHEUS_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds", "scrape_samples_scraped"}
 LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
@@ -70,6 +74,8 @@ def exported(text: str) -> tuple[set[str], dict[str, str]]:
 
 
 def is_exported(name: str, samples: set[str], types: dict[str, str]) -> bool:
+    if name in PROMETHEUS_SERIES:
+        return True
     for suffix, kinds in SUFFIXES.items():
         if name.endswith(suffix):
             base = name[: -len(suffix)]

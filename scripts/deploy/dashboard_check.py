@@ -6,9 +6,12 @@
   the 24-column grid, no two panels overlapping
 - a `datasource` template variable of type datasource (prometheus), and every
   panel and target datasource refers to it; every $variable used is defined
-- every targets[].expr parses: Grafana macros ($__rate_interval, $__interval,
-  $__range) become 5m and $variables a value, each expression becomes a
-  recording rule in a temporary rules file, and `promtool check rules` parses it
+- every annotation query uses the datasource variable
+- every targets[].expr and annotation expr parses: Grafana macros ($__rate_interval, $__interval,
+  $__range) become 5m and $variables a value; the result is parsed by
+  promql-parser (naming the panel on a syntax error), then each expression
+  becomes a recording rule in a temporary rules file and `promtool check rules`
+  parses it too
 """
 
 from __future__ import annotations
@@ -101,10 +104,26 @@ def check(path: Path, errors: list[str], seen_uids: dict[str, Path]) -> list[tup
                     for var in promql.grafana_variables(t["expr"]):
                         if var not in variables:
                             err(f"{where}: expression uses undefined variable ${var}")
+                    problem = promql.parse_error(promql.grafana_to_promql(t["expr"]))
+                    if problem:
+                        err(f"{where} target {t.get('refId')}: PromQL does not parse: {problem}")
                     exprs.append((f"{where} {t.get('refId')}", t["expr"]))
             walk(p.get("panels") or [])
 
     walk(dash.get("panels", []))
+    for a in dash.get("annotations", {}).get("list", []):
+        if "expr" not in a:
+            continue  # Grafana's built-in annotations
+        where = f"annotation {a.get('name')!r}"
+        if not ds_ok(a.get("datasource")):
+            err(f"{where}: datasource {a.get('datasource')!r} is not the datasource variable")
+        for var in promql.grafana_variables(a["expr"]):
+            if var not in variables:
+                err(f"{where}: expression uses undefined variable ${var}")
+        problem = promql.parse_error(promql.grafana_to_promql(a["expr"]))
+        if problem:
+            err(f"{where}: PromQL does not parse: {problem}")
+        exprs.append((where, a["expr"]))
     for i, (wa, xa, ya, wwa, ha) in enumerate(boxes):
         for wb, xb, yb, wwb, hb in boxes[i + 1:]:
             if xa < xb + wwb and xb < xa + wwa and ya < yb + hb and yb < ya + ha:

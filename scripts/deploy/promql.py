@@ -1,9 +1,10 @@
-"""Small PromQL helpers shared by the dashboard and metric-name checks.
+"""Small PromQL helpers shared by the alert, dashboard and metric-name checks.
 
-No PromQL parser is packaged for Python; promtool does the real parsing (see
-dashboard_check.py). This module only needs two things a tokenizer can do:
-turn Grafana expressions into plain PromQL, and list the metric names an
-expression selects.
+Expressions are parsed with the PyPI package promql-parser (bindings to the
+Rust crate of the same name, pinned in scripts/check-deploy): `parse` turns a
+syntax error into a message, `metric_names` and `label_matchers` read the
+selectors off the syntax tree. promtool still parses everything as well (see
+dashboard_check.py and `promtool check rules`): it is the reference.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+import promql_parser
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,16 +22,6 @@ ALERTS = ROOT / "charts" / "email-otp" / "files" / "alerts.yaml"
 
 GRAFANA_RANGES = re.compile(r"\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}")
 GRAFANA_VARS = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
-
-KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless",
-    "offset", "atmodifier", "inf", "nan",
-}
-# Aggregations and functions whose name is followed by "(" are skipped anyway;
-# these may be written with the grouping clause first: sum by (x) (...).
-AGGREGATIONS = {
-    "sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile",
-}
 
 
 def grafana_to_promql(expr: str, var_value: str = "value") -> str:
@@ -43,31 +35,69 @@ def grafana_variables(expr: str) -> set[str]:
     return {a or b or c for a, b, c in GRAFANA_VARS.findall(expr)}
 
 
+def parse(expr: str) -> promql_parser.Expr:
+    """The syntax tree of a PromQL expression; ValueError with the parser's message if invalid."""
+    return promql_parser.parse(expr)
+
+
+def parse_error(expr: str) -> str | None:
+    """None when `expr` parses, else the parser's message."""
+    try:
+        parse(expr)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def selectors(expr: str) -> list[promql_parser.VectorSelector]:
+    """Every vector selector of an expression, range selectors and subqueries included."""
+    found: list[promql_parser.VectorSelector] = []
+
+    def visit(node):
+        if isinstance(node, promql_parser.VectorSelector):
+            found.append(node)
+        return True
+
+    promql_parser.walk(parse(expr), visit)
+    return found
+
+
+def _name(sel: promql_parser.VectorSelector) -> str | None:
+    """The metric name: `foo{...}` or `{__name__="foo"}`."""
+    if sel.name:
+        return sel.name
+    for m in sel.matchers.matchers:
+        if m.name == "__name__" and m.op == promql_parser.MatchOp.Equal:
+            return m.value
+    return None
+
+
 def metric_names(expr: str) -> set[str]:
-    """Metric names selected by a PromQL expression (a tokenizer, not a parser)."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`', '""', expr)  # string literals
-    s = re.sub(r"#[^\n]*", " ", s)  # comments
-    s = re.sub(r"\{[^{}]*\}", " ", s)  # label matchers
-    s = re.sub(r"\[[^\]]*\]", " ", s)  # range and subquery durations
-    # label lists of grouping / matching clauses: by (a, b), on (x), group_left (y) ...
-    s = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        word = m.group(0)
-        start, end = m.span()
-        if start > 0 and (s[start - 1].isdigit() or s[start - 1] == "."):
-            continue  # part of a number or duration such as 1e3, 5m
-        rest = s[end:].lstrip()
-        if rest.startswith("("):
-            continue  # function or aggregation call
-        if word.lower() in KEYWORDS or word in AGGREGATIONS:
+    """Metric names selected by a PromQL expression."""
+    return {n for n in map(_name, selectors(expr)) if n}
+
+
+def label_matchers(expr: str) -> list[tuple[str, str, list[str]]]:
+    """(metric, label, values) for every `label="v"` or `label=~"a|b"` matcher of a named
+    selector; regex matchers count only when they are plain alternatives of words."""
+    out = []
+    for sel in selectors(expr):
+        metric = _name(sel)
+        if not metric:
             continue
-        names.add(word)
-    return names
+        for m in sel.matchers.matchers:
+            if m.name == "__name__":
+                continue
+            if m.op == promql_parser.MatchOp.Equal:
+                out.append((metric, m.name, [m.value]))
+            elif m.op == promql_parser.MatchOp.Re and re.fullmatch(r"[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*", m.value):
+                out.append((metric, m.name, m.value.split("|")))
+    return out
 
 
 def dashboard_exprs(path: Path) -> list[tuple[str, str]]:
-    """(where, expr) for every target of every panel, rows included."""
+    """(where, expr) for every target of every panel (rows included), every annotation query
+    and every label_values() variable."""
     dash = json.loads(path.read_text())
     out = []
 
@@ -79,6 +109,9 @@ def dashboard_exprs(path: Path) -> list[tuple[str, str]]:
             walk(p.get("panels", []) or [])
 
     walk(dash.get("panels", []))
+    for a in dash.get("annotations", {}).get("list", []):
+        if a.get("expr"):
+            out.append((f"{path.name} annotation {a.get('name')!r}", a["expr"]))
     for v in dash.get("templating", {}).get("list", []):
         q = v.get("query")
         if v.get("type") == "query" and q:
@@ -96,20 +129,3 @@ def alert_exprs(path: Path = ALERTS) -> list[tuple[str, str]]:
         for g in doc["groups"]
         for r in g["rules"]
     ]
-
-
-SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^{}]*)\}")
-MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!=|!~|=)\s*"((?:[^"\\]|\\.)*)"')
-
-
-def label_matchers(expr: str) -> list[tuple[str, str, list[str]]]:
-    """(metric, label, values) for every `label="v"` or `label=~"a|b"` matcher of a named
-    selector; regex matchers count only when they are plain alternatives of words."""
-    out = []
-    for metric, body in SELECTOR.findall(expr):
-        for label, op, value in MATCHER.findall(body):
-            if op == "=":
-                out.append((metric, label, [value]))
-            elif op == "=~" and re.fullmatch(r"[A-Za-z0-9_]+(\|[A-Za-z0-9_]+)*", value):
-                out.append((metric, label, value.split("|")))
-    return out

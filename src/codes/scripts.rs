@@ -1,8 +1,8 @@
 //! The code scripts, compiled once per process (`Script` keeps the SHA: EVALSHA, with a load on
-//! NOSCRIPT).
+//! NOSCRIPT), each measured under its own `RedisOp`.
 use std::sync::LazyLock;
 
-use redis::Script;
+use crate::store::{RedisOp, Script};
 
 pub struct Scripts {
     pub generate: Script,
@@ -11,7 +11,7 @@ pub struct Scripts {
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    generate: Script::new(include_str!("lua/generate.lua")),
-    verify: Script::new(include_str!("lua/verify.lua")),
-    activate: Script::new(include_str!("lua/activate.lua")),
+    generate: Script::new(RedisOp::Generate, include_str!("lua/generate.lua")),
+    verify: Script::new(RedisOp::Verify, include_str!("lua/verify.lua")),
+    activate: Script::new(RedisOp::Activate, include_str!("lua/activate.lua")),
 });

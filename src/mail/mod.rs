@@ -16,6 +16,7 @@ pub use transport::{SendError, Transport};
 
 use crate::config::Config;
 use crate::domain::{EmailAddress, OtpCode};
+use crate::outcome::SmtpReply;
 
 pub struct Mailer {
     templates: Templates,
@@ -44,7 +45,8 @@ impl Mailer {
         code: &OtpCode,
         lifetime_left: Duration,
     ) -> Result<Message, SendError> {
-        let permanent = |e: &dyn std::fmt::Display| SendError::Permanent(e.to_string());
+        let permanent =
+            |e: &dyn std::fmt::Display| SendError::Permanent(SmtpReply::Local, e.to_string());
         let address = Address::new(to.local_part(), to.domain()).map_err(|e| permanent(&e))?;
         let given = to.for_delivery();
         let spoken = spoken_digits(code.reveal());

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use super::SendError;
 use super::tls::{TlsTcp, tls_connector};
 use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::outcome::SmtpReply;
 
 /// Where a transaction failed: before the data, the relay cannot have the mail.
 enum Failed {
@@ -78,14 +79,14 @@ impl SmtpPool {
             .slots
             .acquire()
             .await
-            .map_err(|_| SendError::Transient("pool closed".into()))?;
+            .map_err(|_| SendError::Transient(SmtpReply::Local, "pool closed".into()))?;
         if let Some(mut conn) = self.take_idle() {
             match self.transaction(&mut conn, envelope, bytes).await {
                 Ok(()) => {
                     self.put_back(conn);
                     return Ok(());
                 }
-                Err(Failed::BeforeData(SendError::Transient(_))) => {}
+                Err(Failed::BeforeData(SendError::Transient(..))) => {}
                 Err(Failed::BeforeData(e) | Failed::AfterData(e)) => return Err(e),
             }
         }
@@ -112,6 +113,7 @@ impl SmtpPool {
         if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
             if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
                 return Err(Failed::BeforeData(SendError::Permanent(
+                    SmtpReply::Local,
                     "the address needs SMTPUTF8, which the relay does not offer".into(),
                 )));
             }
@@ -120,6 +122,7 @@ impl SmtpPool {
         if !bytes.is_ascii() {
             if !conn.server_info().supports_feature(Extension::EightBitMime) {
                 return Err(Failed::BeforeData(SendError::Permanent(
+                    SmtpReply::Local,
                     "the mail needs 8BITMIME, which the relay does not offer".into(),
                 )));
             }
@@ -144,13 +147,14 @@ impl SmtpPool {
             Ok(Err(e)) if e.is_permanent() || e.is_transient() => {
                 Err(Failed::AfterData(classify(e)))
             }
-            Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(format!(
-                "no reply to the mail's data: {e}"
-            )))),
-            Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(format!(
-                "no reply to the mail's data within {:?}",
-                self.timeout
-            )))),
+            Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(
+                no_reply(&e),
+                format!("no reply to the mail's data: {e}"),
+            ))),
+            Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(
+                SmtpReply::Timeout,
+                format!("no reply to the mail's data within {:?}", self.timeout),
+            ))),
         }
     }
 
@@ -161,10 +165,10 @@ impl SmtpPool {
         match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(SendError::Transient(format!(
-                "SMTP command timed out after {:?}",
-                self.timeout
-            ))),
+            Err(_) => Err(SendError::Transient(
+                SmtpReply::Timeout,
+                format!("SMTP command timed out after {:?}", self.timeout),
+            )),
         }
     }
 
@@ -192,21 +196,27 @@ impl SmtpPool {
             let tcp = TcpStream::connect((self.host.as_str(), self.port))
                 .await
                 .map_err(|e| {
-                    SendError::Transient(format!("connecting to {}:{}: {e}", self.host, self.port))
+                    SendError::Transient(
+                        SmtpReply::Connection,
+                        format!("connecting to {}:{}: {e}", self.host, self.port),
+                    )
                 })?;
-            tcp.set_nodelay(true)
-                .map_err(|e| SendError::Transient(format!("TCP_NODELAY: {e}")))?;
+            tcp.set_nodelay(true).map_err(|e| {
+                SendError::Transient(SmtpReply::Connection, format!("TCP_NODELAY: {e}"))
+            })?;
             let stream: Box<dyn AsyncTokioStream> = match &self.tls {
                 Some(connector) => {
                     let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(
                         |e| {
-                            SendError::Permanent(format!("smtp.host is not a TLS server name: {e}"))
+                            SendError::Permanent(
+                                SmtpReply::Local,
+                                format!("smtp.host is not a TLS server name: {e}"),
+                            )
                         },
                     )?;
-                    let tls = connector
-                        .connect(name, tcp)
-                        .await
-                        .map_err(|e| SendError::Transient(format!("TLS handshake: {e}")))?;
+                    let tls = connector.connect(name, tcp).await.map_err(|e| {
+                        SendError::Transient(SmtpReply::Connection, format!("TLS handshake: {e}"))
+                    })?;
                     Box::new(TlsTcp(tls))
                 }
                 None => Box::new(tcp),
@@ -228,10 +238,10 @@ impl SmtpPool {
         };
         match tokio::time::timeout(self.timeout, connecting).await {
             Ok(result) => result,
-            Err(_) => Err(SendError::Transient(format!(
-                "connecting to {}:{} timed out",
-                self.host, self.port
-            ))),
+            Err(_) => Err(SendError::Transient(
+                SmtpReply::Timeout,
+                format!("connecting to {}:{} timed out", self.host, self.port),
+            )),
         }
     }
 }
@@ -240,13 +250,14 @@ impl SmtpPool {
     fn starttls_parameters(&self) -> Result<TlsParameters, SendError> {
         let mut builder = TlsParameters::builder(self.host.clone());
         if let Some(pem) = &self.extra_ca_pem {
-            let ca = Certificate::from_pem(pem)
-                .map_err(|e| SendError::Permanent(format!("smtp.tls_ca_file: {e}")))?;
+            let ca = Certificate::from_pem(pem).map_err(|e| {
+                SendError::Permanent(SmtpReply::Local, format!("smtp.tls_ca_file: {e}"))
+            })?;
             builder = builder.add_root_certificate(ca);
         }
         builder
             .build_rustls()
-            .map_err(|e| SendError::Permanent(format!("TLS parameters: {e}")))
+            .map_err(|e| SendError::Permanent(SmtpReply::Local, format!("TLS parameters: {e}")))
     }
 }
 
@@ -254,8 +265,21 @@ impl SmtpPool {
 /// (Callers decide first whether a failure came after the data, which makes it unconfirmed.)
 pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
     if e.is_permanent() {
-        SendError::Permanent(e.to_string())
+        SendError::Permanent(SmtpReply::PermanentReply, e.to_string())
+    } else if e.is_transient() {
+        SendError::Transient(SmtpReply::TransientReply, e.to_string())
     } else {
-        SendError::Transient(e.to_string())
+        SendError::Transient(no_reply(&e), e.to_string())
+    }
+}
+
+/// The class of an error that is not a relay's reply.
+fn no_reply(e: &lettre::transport::smtp::Error) -> SmtpReply {
+    if e.is_timeout() {
+        SmtpReply::Timeout
+    } else if e.is_client() {
+        SmtpReply::Local
+    } else {
+        SmtpReply::Connection
     }
 }

@@ -20,7 +20,7 @@ pub use waker::{WAIT, Waker};
 use scripts::SCRIPTS;
 
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use crate::store::{RedisOp, Store, StoreError};
 
 /// Most jobs moved by one promote or reap call; the next tick moves the rest.
 const BATCH: &str = "500";
@@ -106,7 +106,7 @@ impl Queue {
         let (processing, member) = (self.keys.processing.clone(), lease.member().to_owned());
         let removed: i64 = self
             .store
-            .run(|mut c| async move {
+            .run(RedisOp::Ack, |mut c| async move {
                 redis::cmd("ZREM")
                     .arg(processing)
                     .arg(member)

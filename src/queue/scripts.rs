@@ -2,7 +2,7 @@
 //! load on NOSCRIPT). Each file's header names its KEYS, ARGV and return value.
 use std::sync::LazyLock;
 
-use redis::Script;
+use crate::store::{RedisOp, Script};
 
 pub struct Scripts {
     pub claim: Script,
@@ -15,11 +15,11 @@ pub struct Scripts {
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    claim: Script::new(include_str!("lua/claim.lua")),
-    retry: Script::new(include_str!("lua/retry.lua")),
-    dead_letter: Script::new(include_str!("lua/dead_letter.lua")),
-    extend: Script::new(include_str!("lua/extend.lua")),
-    promote: Script::new(include_str!("lua/promote.lua")),
-    reap: Script::new(include_str!("lua/reap.lua")),
-    depth: Script::new(include_str!("lua/depth.lua")),
+    claim: Script::new(RedisOp::Claim, include_str!("lua/claim.lua")),
+    retry: Script::new(RedisOp::Retry, include_str!("lua/retry.lua")),
+    dead_letter: Script::new(RedisOp::DeadLetter, include_str!("lua/dead_letter.lua")),
+    extend: Script::new(RedisOp::Extend, include_str!("lua/extend.lua")),
+    promote: Script::new(RedisOp::Promote, include_str!("lua/promote.lua")),
+    reap: Script::new(RedisOp::Reap, include_str!("lua/reap.lua")),
+    depth: Script::new(RedisOp::Depth, include_str!("lua/depth.lua")),
 });

@@ -5,6 +5,9 @@ use std::time::Duration;
 use super::*;
 use crate::clock::ManualTime;
 
+/// Test stores have no metrics, so the op of their ad-hoc commands is never recorded.
+const UNMEASURED: RedisOp = RedisOp::Info;
+
 const LEASE: Duration = Duration::from_secs(30);
 
 /// A throwaway redis-server on a free port, killed on drop.
@@ -64,7 +67,10 @@ impl Redis {
             cmd.arg(*a);
         }
         self.store()
-            .run(|mut c| async move { cmd.query_async(&mut c).await })
+            .run(
+                UNMEASURED,
+                |mut c| async move { cmd.query_async(&mut c).await },
+            )
             .await
             .unwrap()
     }
@@ -231,7 +237,7 @@ async fn under_oom_jobs_already_queued_are_still_claimed_and_settled() {
         .await;
     let refused = redis
         .store()
-        .run(|mut c| async move {
+        .run(UNMEASURED, |mut c| async move {
             redis::cmd("LPUSH")
                 .arg("t:other")
                 .arg("x")

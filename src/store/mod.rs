@@ -1,9 +1,30 @@
 //! The Redis connection layer: one shared multiplexed connection with a deadline per call, and
 //! script invocation. What the keys and scripts mean lives with their users (`codes`, `queue`).
-use std::time::Duration;
+//! Every call names its operation, a bounded `RedisOp`: the label of
+//! `email_otp_redis_command_duration_seconds`.
+use std::time::{Duration, Instant};
 
+use redis::FromRedisValue;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Script};
+
+use crate::metrics::Metrics;
+pub use crate::outcome::RedisOp;
+
+/// A Lua script with the operation name its calls are measured under.
+pub struct Script {
+    op: RedisOp,
+    script: redis::Script,
+}
+
+impl Script {
+    /// Compiled once (`Script` keeps the SHA: EVALSHA, with a load on NOSCRIPT).
+    pub fn new(op: RedisOp, code: &str) -> Self {
+        Self {
+            op,
+            script: redis::Script::new(code),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,6 +43,8 @@ pub struct Store {
     conn: ConnectionManager,
     timeout: Duration,
     client: redis::Client,
+    /// `None` until `observed_by`: stores built in tests measure nothing.
+    metrics: Option<Metrics>,
 }
 
 impl Store {
@@ -50,20 +73,39 @@ impl Store {
             conn,
             timeout,
             client,
+            metrics: None,
         })
+    }
+
+    /// Records the latency of every round trip that got an answer (a reply or an error reply)
+    /// in `metrics`. Timeouts and connection failures are not latencies: `email_otp_redis_up`
+    /// and the callers' 503s show those.
+    pub fn observed_by(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn client(&self) -> &redis::Client {
         &self.client
     }
 
-    /// Runs one command or script invocation under the deadline.
-    pub async fn run<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    /// Runs one command or script invocation, `op`, under the deadline.
+    pub async fn run<T, F, Fut>(&self, op: RedisOp, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, f(self.conn.clone())).await;
+        let answered = match &result {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => !e.is_io_error(),
+            Err(_) => false,
+        };
+        if let Some(metrics) = self.metrics.as_ref().filter(|_| answered) {
+            metrics.observe_redis(op, started.elapsed());
+        }
+        match result {
             Ok(result) => Ok(result?),
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         }
@@ -75,21 +117,23 @@ impl Store {
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = script.script.prepare_invoke();
         for k in keys {
             invocation.key(*k);
         }
         for a in args {
             invocation.arg(*a);
         }
-        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
-            .await
+        self.run(script.op, |mut conn| async move {
+            invocation.invoke_async(&mut conn).await
+        })
+        .await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.run(
-            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
-        )
+        self.run(RedisOp::Ping, |mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
         .await
         .map(drop)
     }
@@ -97,7 +141,7 @@ impl Store {
     /// Redis's eviction policy, from `INFO memory` (allowed where `CONFIG GET` is not).
     pub async fn eviction_policy(&self) -> Result<Option<String>, StoreError> {
         let info: String = self
-            .run(|mut conn| async move {
+            .run(RedisOp::Info, |mut conn| async move {
                 redis::cmd("INFO")
                     .arg("memory")
                     .query_async(&mut conn)

@@ -106,27 +106,19 @@ impl JobRunner {
             .send(message)
             .instrument(info_span!("smtp send", otel.kind = "client"))
             .await;
-        self.metrics
-            .smtp_duration
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.observe_send(&sent, started.elapsed());
         let class = sent
             .as_ref()
             .map_or_else(|e| e.class().label(), |()| "sent");
         self.health.record_smtp(sent.is_ok(), class);
         match sent {
             Ok(()) => self.activate_and_ack(lease, &job, &address).await,
-            Err(e) => {
-                self.metrics.smtp_errors.inc(e.class());
-                match e {
-                    SendError::Permanent(e) => {
-                        warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
-                        self.dead_job(lease, job, e).await
-                    }
-                    SendError::Transient(e) | SendError::Unconfirmed(e) => {
-                        self.retry_or_dead(lease, job, e).await
-                    }
-                }
+            Err(e @ SendError::Permanent(..)) => {
+                let e = e.into_message();
+                warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
+                self.dead_job(lease, job, e).await
             }
+            Err(e) => self.retry_or_dead(lease, job, e.into_message()).await,
         }
     }
 
