@@ -195,6 +195,22 @@ mod tests {
         );
     }
 
+    /// Lines of at most 76 characters let the mail go out as 7bit: lettre picks quoted-printable
+    /// otherwise, which costs the worker CPU for every mail.
+    #[test]
+    fn shipped_templates_render_lines_short_enough_for_7bit() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mailer");
+        let t = Templates::load(&dir, SUBJECT).unwrap();
+        let mut c = ctx();
+        c.email = "firstname.lastname@example.com";
+        let r = t.render(&c).unwrap();
+        for (part, body) in [("html", &r.html), ("text", &r.text)] {
+            for line in body.lines() {
+                assert!(line.len() <= 76, "{part}: {} chars: {line}", line.len());
+            }
+        }
+    }
+
     #[test]
     fn tera_templates_are_picked_by_extension() {
         let d = dir_with(&[
