@@ -240,7 +240,8 @@ fn worker(
         renew_every: w.renew_every,
         lease: w.lease,
     };
-    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, w.lease);
+    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, w.lease)
+        .with_dead_letters(w.dead_letters);
     let (metrics, health) = (metrics.clone(), health.clone());
     Worker::new(queue, codes, mailer, metrics, health, worker_config)
 }

@@ -55,7 +55,7 @@ pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard
             .compact()
     });
     let provider = match &settings.telemetry.otlp_endpoint {
-        Some(endpoint) => Some(tracer_provider(endpoint, service)?),
+        Some(endpoint) => Some(tracer_provider(endpoint.expose(), service)?),
         None => None,
     };
     let otel = provider

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-pub use secret::Secret;
+pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
 pub use validated::*;
 

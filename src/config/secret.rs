@@ -34,6 +34,35 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A URL that may carry credentials (`https://user:password@host`): `Debug` and printing show
+/// it with the password redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlWithCredentials(String);
+
+impl UrlWithCredentials {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UrlWithCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::domain::redact_url_credentials(&self.0))
+    }
+}
+
+impl Serialize for UrlWithCredentials {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::domain::redact_url_credentials(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for UrlWithCredentials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(UrlWithCredentials)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{Secret, UrlWithCredentials};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -141,12 +141,16 @@ pub struct WorkerSettings {
     /// First retry delay; attempt n waits `retry_base_ms * 2^(n-1)`, at most `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
+    /// Entries the dead-letter list keeps at most, and for how long.
+    pub dead_letter_max: u64,
+    pub dead_letter_max_age_secs: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySettings {
-    pub otlp_endpoint: Option<String>,
+    /// Printed and debug-formatted with any password in it redacted.
+    pub otlp_endpoint: Option<UrlWithCredentials>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +269,8 @@ impl Default for WorkerSettings {
             reap_after_secs: 30,
             retry_base_ms: 2000,
             retry_max_ms: 60_000,
+            dead_letter_max: 10_000,
+            dead_letter_max_age_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -82,6 +82,10 @@ fn secrets_come_from_files_and_are_redacted() {
         jail.set_env("OTP_OTP__HMAC_KEY_FILE", "key");
         jail.set_env("OTP_SMTP__PASSWORD_FILE", "pw");
         jail.set_env("OTP_SMTP__USERNAME", "mailer");
+        jail.set_env(
+            "OTP_TELEMETRY__OTLP_ENDPOINT",
+            "https://otel:collector-pw@collector:4318",
+        );
         let c = Config::load(None, Profile::Production).unwrap();
         assert_eq!(c.otp.hmac_key.expose(), KEY);
         let s = c.settings;
@@ -91,7 +95,9 @@ fn secrets_come_from_files_and_are_redacted() {
         );
         let printed = format!("{}{s:?}", s.to_redacted_toml());
         assert!(
-            !printed.contains(KEY) && !printed.contains("s3cret"),
+            !printed.contains(KEY)
+                && !printed.contains("s3cret")
+                && !printed.contains("collector-pw"),
             "{printed}"
         );
         assert!(printed.contains("[redacted]"));

@@ -105,6 +105,22 @@ pub struct SmtpConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
 }
 
+/// How much of the dead-letter list is kept: entries beyond `max` or older than `max_age` go.
+#[derive(Debug, Clone, Copy)]
+pub struct DeadLetters {
+    pub max: u64,
+    pub max_age: Duration,
+}
+
+impl Default for DeadLetters {
+    fn default() -> Self {
+        Self {
+            max: 10_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub concurrency: usize,
@@ -113,6 +129,7 @@ pub struct WorkerConfig {
     pub retry_max: Duration,
     pub renew_every: Duration,
     pub lease: Duration,
+    pub dead_letters: DeadLetters,
 }
 
 impl Config {
@@ -246,6 +263,15 @@ impl Config {
                 w.retry_base_ms,
                 3_600_000,
             )?,
+            dead_letters: DeadLetters {
+                max: check("worker.dead_letter_max", w.dead_letter_max, 1, 1_000_000)?,
+                max_age: secs(
+                    "worker.dead_letter_max_age_secs",
+                    w.dead_letter_max_age_secs,
+                    60,
+                    366 * 24 * 3600,
+                )?,
+            },
             renew_every: heartbeat,
             lease: secs(
                 "worker.reap_after_secs",
@@ -255,7 +281,7 @@ impl Config {
             )?,
         };
         if let Some(endpoint) = &s.telemetry.otlp_endpoint {
-            endpoint_url(endpoint)?;
+            endpoint_url(endpoint.expose())?;
         }
         tracing_subscriber::EnvFilter::try_new(&s.log.level)
             .map_err(|e| invalid("log.level", format!("not a log filter: {e}")))?;

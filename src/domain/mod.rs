@@ -2,10 +2,12 @@
 mod code;
 mod email;
 mod mac;
+mod redact;
 
 pub use code::{CodeFormatError, OtpCode};
 pub use email::{EmailAddress, EmailError};
 pub use mac::{CodeMac, MacKey};
+pub use redact::{mask_addresses, redact_url_credentials};
 
 /// Asserts that ten digit counts look uniform: chi-square with 9 degrees of freedom, where a
 /// value above 33.7 has p < 0.0001 (a failure means bias, not bad luck).

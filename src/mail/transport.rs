@@ -50,9 +50,13 @@ impl SendError {
     }
 
     /// The error text, without the class.
+    /// The error text for logs and dead letters, with any address in it (relays quote the
+    /// recipient in their replies) masked.
     pub fn into_message(self) -> String {
         match self {
-            Self::Transient(_, m) | Self::Unconfirmed(_, m) | Self::Permanent(_, m) => m,
+            Self::Transient(_, m) | Self::Unconfirmed(_, m) | Self::Permanent(_, m) => {
+                crate::domain::mask_addresses(&m)
+            }
         }
     }
 }

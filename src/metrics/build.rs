@@ -124,6 +124,13 @@ impl Metrics {
                     "Jobs whose lease expired (worker died, stalled or gave up), moved back to pending.",
                 ),
             ),
+            dead_letters_trimmed: reg(
+                &r,
+                IntCounter::new(
+                    "email_otp_dead_letters_trimmed_total",
+                    "Dead-letter entries dropped for the list's length or age limit.",
+                ),
+            ),
             smtp_duration: reg(
                 &r,
                 HistogramVec::new(

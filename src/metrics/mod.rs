@@ -60,6 +60,7 @@ pub struct MetricSet {
     pub queue_oldest_age: GaugeVec,
     pub jobs: OutcomeCounter<outcome::Job>,
     pub jobs_reaped: IntCounter,
+    pub dead_letters_trimmed: IntCounter,
     /// Label `result`: `sent` or `failed` (see `observe_send`).
     pub smtp_duration: HistogramVec,
     pub smtp_errors: OutcomeCounter<outcome::SmtpError>,

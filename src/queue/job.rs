@@ -13,6 +13,10 @@ pub struct Job {
     pub attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When the job was dead-lettered (Unix ms); only on dead-letter entries, whose age limit
+    /// reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_ms: Option<u64>,
     /// W3C trace context of the request that queued the job.
     #[serde(default, skip_serializing_if = "HashMap::is_empty")]
     pub trace: HashMap<String, String>,
@@ -26,6 +30,7 @@ impl Job {
             created_ms,
             attempt: 0,
             last_error: None,
+            dead_ms: None,
             trace: HashMap::new(),
         }
     }

@@ -17,6 +17,8 @@ pub use keys::{QueueKeys, WAKE_TOKENS};
 pub use lease::{Lease, MalformedLease};
 pub use waker::{WAIT, Waker};
 
+pub use crate::config::DeadLetters;
+
 use scripts::SCRIPTS;
 
 use crate::clock::Clock;
@@ -24,8 +26,6 @@ use crate::store::{RedisOp, Store, StoreError};
 
 /// Most jobs moved by one promote or reap call; the next tick moves the rest.
 const BATCH: &str = "500";
-/// Most entries the dead-letter list keeps (newest first).
-const DEAD_KEPT: &str = "10000";
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Depth {
@@ -60,6 +60,7 @@ pub struct Queue {
     keys: QueueKeys,
     clock: Clock,
     lease: Duration,
+    dead: DeadLetters,
 }
 
 impl Queue {
@@ -70,7 +71,13 @@ impl Queue {
             keys,
             clock,
             lease,
+            dead: DeadLetters::default(),
         }
+    }
+
+    pub fn with_dead_letters(mut self, dead: DeadLetters) -> Self {
+        self.dead = dead;
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -137,10 +144,21 @@ impl Queue {
         Ok(Settled::from_moved(moved))
     }
 
-    /// Ends a lease by moving the job, annotated with its last error, to the dead-letter list.
-    pub async fn dead_letter(&self, lease: &Lease, annotated: &str) -> Result<Settled, StoreError> {
+    /// Ends a lease by moving the job, annotated with its last error and `dead_ms` (addresses
+    /// masked), to the dead-letter list; also returns how many old entries were dropped.
+    pub async fn dead_letter(
+        &self,
+        lease: &Lease,
+        annotated: &str,
+    ) -> Result<(Settled, u64), StoreError> {
         let k = &self.keys;
-        let moved: i64 = self
+        let max = self.dead.max.to_string();
+        let cutoff = self
+            .clock
+            .now_ms()
+            .saturating_sub(crate::clock::millis(self.dead.max_age))
+            .to_string();
+        let (moved, trimmed): (i64, u64) = self
             .store
             .invoke(
                 &SCRIPTS.dead_letter,
@@ -148,11 +166,12 @@ impl Queue {
                 &[
                     lease.member().as_bytes(),
                     annotated.as_bytes(),
-                    DEAD_KEPT.as_bytes(),
+                    max.as_bytes(),
+                    cutoff.as_bytes(),
                 ],
             )
             .await?;
-        Ok(Settled::from_moved(moved))
+        Ok((Settled::from_moved(moved), trimmed))
     }
 
     /// Renews the leases of jobs still being worked on; returns how many were still held.

@@ -180,21 +180,44 @@ async fn retry_waits_in_delayed_until_due_then_is_taken_next() {
 }
 
 #[tokio::test]
-async fn the_dead_letter_list_is_bounded_and_newest_first() {
+async fn the_dead_letter_list_is_bounded_in_length_and_age_and_newest_first() {
     let redis = Redis::start(&[]).await;
-    let (q, _, keys) = queue_on(&redis).await;
-    push(&redis, &keys, 2).await;
-    for (i, lease) in q.claim(2).await.unwrap().iter().enumerate() {
-        let note = format!("dead {i}");
-        assert_eq!(q.dead_letter(lease, &note).await.unwrap(), Settled::Done);
-        assert_eq!(
-            q.dead_letter(lease, &note).await.unwrap(),
-            Settled::LeaseLost
-        );
+    let (q, hand, keys) = queue_on(&redis).await;
+    let q = q.with_dead_letters(DeadLetters {
+        max: 3,
+        max_age: Duration::from_secs(3600),
+    });
+    push(&redis, &keys, 6).await;
+    let leases = q.claim(6).await.unwrap();
+    let note = |i: usize, dead_ms: u64| format!(r#"{{"n":{i},"dead_ms":{dead_ms}}}"#);
+    let mut trimmed = 0;
+    for (i, lease) in leases[..4].iter().enumerate() {
+        let (settled, t) = q
+            .dead_letter(lease, &note(i, q.clock().now_ms()))
+            .await
+            .unwrap();
+        assert_eq!(settled, Settled::Done);
+        trimmed += t;
+        let again = q.dead_letter(lease, &note(i, 0)).await.unwrap();
+        assert_eq!(again, (Settled::LeaseLost, 0), "a lease ends once");
     }
+    assert_eq!(trimmed, 1, "the fourth entry pushed the first out");
     let dead: Vec<String> = redis.cmd(&["LRANGE", &keys.dead, "0", "-1"]).await;
-    assert_eq!(dead, ["dead 1", "dead 0"]);
-    assert_eq!(DEAD_KEPT.parse::<usize>().unwrap(), 10_000);
+    let ns: Vec<&str> = dead.iter().map(|d| &d[5..6]).collect();
+    assert_eq!(ns, ["3", "2", "1"], "newest first");
+    // Two hours later, the next dead letter drops every entry older than an hour.
+    hand.advance(Duration::from_secs(7200));
+    let (_, t) = q
+        .dead_letter(&leases[4], &note(4, q.clock().now_ms()))
+        .await
+        .unwrap();
+    assert_eq!(t, 3);
+    let dead: Vec<String> = redis.cmd(&["LRANGE", &keys.dead, "0", "-1"]).await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].starts_with(r#"{"n":4"#));
+    // Entries without a dead_ms (not JSON) are left to the length limit.
+    q.dead_letter(&leases[5], "not json").await.unwrap();
+    assert_eq!(DeadLetters::default().max, 10_000);
 }
 
 #[tokio::test]
@@ -256,7 +279,10 @@ async fn under_oom_jobs_already_queued_are_still_claimed_and_settled() {
     next.attempt = 1;
     assert_eq!(q.ack(&leases[0]).await.unwrap(), Settled::Done);
     assert_eq!(q.retry(&leases[1], &next, 0).await.unwrap(), Settled::Done);
-    assert_eq!(q.dead_letter(&leases[2], "x").await.unwrap(), Settled::Done);
+    assert_eq!(
+        q.dead_letter(&leases[2], "x").await.unwrap(),
+        (Settled::Done, 0)
+    );
     hand.advance(Duration::from_millis(1));
     assert_eq!(q.promote_due().await.unwrap(), 1);
     assert_eq!(depth_of(&redis, &keys).await, (1, 0, 0, 1));

@@ -7,7 +7,7 @@ use tracing::{Instrument, info, info_span, warn};
 use super::WorkerConfig;
 use super::in_flight::Held;
 use crate::codes::{Activation, Codes};
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, mask_addresses};
 use crate::health::Health;
 use crate::mail::{Mailer, SendError};
 use crate::metrics::Metrics;
@@ -57,8 +57,12 @@ impl JobRunner {
                 Err(e) => {
                     let error = format!("malformed job: {e}");
                     warn!(error = %error, "dead-lettered");
-                    let annotated =
-                        serde_json::json!({ "raw": lease.job(), "last_error": error }).to_string();
+                    let annotated = serde_json::json!({
+                        "raw": mask_addresses(lease.job()),
+                        "last_error": error,
+                        "dead_ms": self.queue.clock().now_ms(),
+                    })
+                    .to_string();
                     self.dead_letter(lease, &annotated).await
                 }
             };
@@ -174,17 +178,23 @@ impl JobRunner {
         }
     }
 
+    /// Dead letters keep what an operator needs to see why, not whom: the address is masked.
     async fn dead_job(&self, lease: &Lease, mut job: Job, error: String) -> Outcome {
         warn!(error = %error, "dead-lettered");
+        job.email = mask_addresses(&job.email);
         job.last_error = Some(error);
+        job.dead_ms = Some(self.queue.clock().now_ms());
         self.dead_letter(lease, &job.to_json()).await
     }
 
     async fn dead_letter(&self, lease: &Lease, annotated: &str) -> Outcome {
-        let settled = self
+        let ended = self
             .settle(|| self.queue.dead_letter(lease, annotated))
             .await;
-        ended_as(Outcome::DeadLettered, settled)
+        if let Some((_, trimmed)) = ended {
+            self.metrics.dead_letters_trimmed.inc_by(trimmed);
+        }
+        ended_as(Outcome::DeadLettered, ended.map(|(settled, _)| settled))
     }
 
     /// Queue and code updates must not be skipped: while Redis is away, keep trying for up to

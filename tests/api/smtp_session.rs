@@ -58,7 +58,11 @@ pub async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std:
             b"250 ok\r\n"
         } else if let Some(rest) = upper.strip_prefix("RCPT TO:") {
             if state.fail_permanent.load(Ordering::SeqCst) {
-                b"550 5.1.1 mailbox unavailable\r\n"
+                // Like real relays, quote the recipient in the refusal.
+                let addr = cmd[cmd.len() - rest.len()..].trim().to_string();
+                let reply = format!("550 5.1.1 {addr}: Recipient address rejected\r\n");
+                stream.get_mut().write_all(reply.as_bytes()).await?;
+                continue;
             } else {
                 let addr = cmd[cmd.len() - rest.len()..].trim();
                 let addr = addr
