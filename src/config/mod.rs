@@ -1,6 +1,7 @@
 //! Layered configuration: defaults → TOML file → `OTP_<SECTION>__<KEY>` environment variables.
 //! Secrets also come from `<key>_file` (`OTP_OTP__HMAC_KEY_FILE`), which is how Kubernetes mounts them.
 mod checks;
+mod limits;
 mod secret;
 mod settings;
 mod validated;
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
+pub use limits::{DeadLetters, ServerLimits};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
 pub use validated::*;

@@ -10,7 +10,7 @@ use super::checks::{
     ca_pem, check, credentials, endpoint_url, hmac_key, invalid, key_prefix, non_empty_line,
     redis_url,
 };
-use super::{ConfigError, Secret, Settings, SmtpSecurity};
+use super::{ConfigError, DeadLetters, Secret, ServerLimits, Settings, SmtpSecurity};
 use crate::limits::TrustedProxies;
 
 /// Everything the service runs with. `settings` is what was given, for printing.
@@ -34,16 +34,6 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub limits: ServerLimits,
-}
-
-/// Limits of one listener.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerLimits {
-    /// Time to send a request's head, counted from when the connection is ready for one.
-    pub header_read_timeout: Duration,
-    /// Largest request head (request line and headers), bytes; at least 8192.
-    pub max_header_bytes: usize,
-    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -103,22 +93,6 @@ pub struct SmtpConfig {
     pub timeout: Duration,
     /// PEM of `smtp.tls_ca_file`, read and checked to hold at least one certificate.
     pub extra_ca_pem: Option<Vec<u8>>,
-}
-
-/// How much of the dead-letter list is kept: entries beyond `max` or older than `max_age` go.
-#[derive(Debug, Clone, Copy)]
-pub struct DeadLetters {
-    pub max: u64,
-    pub max_age: Duration,
-}
-
-impl Default for DeadLetters {
-    fn default() -> Self {
-        Self {
-            max: 10_000,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
