@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 
-# Issue 6 targets on this 2-core machine (load generator on the same machine).
+# Speed targets on this 2-core machine (load generator on the same machine).
 TARGETS = {
     "generate_serve": {"rps": 15000, "p99_ms": 10},
     "generate_api": {"rps": 25000, "p99_ms": 10},
@@ -240,7 +240,7 @@ def table(args, recs, sums, ceil_start, ceil_end):
         lines.append(f"{LABELS[phase] + ':':<21}" + "; ".join(mix))
     if args.mode == "full":
         lines.append("")
-        lines.append("targets (issue 6), judged on the median:")
+        lines.append("speed targets, judged on the median:")
         for phase in HTTP_PHASES + ["e2e"]:
             s = sums.get(phase)
             if not s or not s.get("targets"):

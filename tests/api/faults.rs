@@ -9,7 +9,7 @@ fn codes_of(attempts: &[crate::smtp_sink::Attempt]) -> Vec<String> {
     attempts.iter().map(|a| code_from(&a.mail)).collect()
 }
 
-/// Guarantee 1: a guess is compared only if it can be counted. While Redis refuses writes, every
+/// A guess is compared only if it can be counted. While Redis refuses writes, every
 /// verify is 503 `unavailable`, the right code included; nothing was used up, so afterwards the
 /// right code verifies.
 #[tokio::test]
@@ -37,7 +37,7 @@ async fn at_maxmemory_every_verify_is_503_the_right_code_too_and_it_verifies_aft
     assert_eq!(s.app.verify(a, &code).await.status, 400, "single use");
 }
 
-/// Guarantee 2: one generate, one code. Every delivery attempt of the job carries the same code,
+/// One generate, one code. Every delivery attempt of the job carries the same code,
 /// even when the relay got the data twice (the answer to the first came too late), and the
 /// wrong guesses are counted against that one code however many mails carried it.
 #[tokio::test]
@@ -87,7 +87,7 @@ async fn every_delivery_attempt_of_one_job_carries_one_code_with_one_try_budget(
     );
 }
 
-/// Guarantee 3: a code counts only once the relay accepted its mail. A dead-lettered mail's code
+/// A code counts only once the relay accepted its mail. A dead-lettered mail's code
 /// never verifies, and the code mailed before it keeps working.
 #[tokio::test]
 async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still_does() {
@@ -120,7 +120,7 @@ async fn a_code_whose_mail_was_refused_never_verifies_and_the_earlier_code_still
     assert_eq!(s.app.verify(a, &first).await.status, 400, "single use");
 }
 
-/// Guarantee 3: while a new mail is on its way the code already mailed keeps working; once the
+/// While a new mail is on its way the code already mailed keeps working; once the
 /// new one is accepted only the newest mailed code verifies, once.
 #[tokio::test]
 async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_newest() {
@@ -155,7 +155,7 @@ async fn the_mailed_code_works_until_its_successor_is_accepted_then_only_the_new
     assert_eq!(s.app.verify(a, &third).await.status, 400, "single use");
 }
 
-/// Guarantee 5: every SMTP step is bounded by `smtp.timeout_secs`, on pooled connections too.
+/// Every SMTP step is bounded by `smtp.timeout_secs`, on pooled connections too.
 /// A relay that reads the data and never answers does not freeze the worker: other addresses are
 /// delivered, the stuck job is delivered on a retry, and SIGTERM exits 0 promptly.
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn a_relay_silent_after_the_data_freezes_nothing() {
     );
 }
 
-/// Guarantee 6: a connection lost after the final dot may have delivered the mail, so the worker
+/// A connection lost after the final dot may have delivered the mail, so the worker
 /// does not resend at once on a fresh connection: it retries after the backoff, same code.
 #[tokio::test]
 async fn a_connection_dropped_after_the_data_is_retried_after_the_backoff_with_the_same_code() {
@@ -234,7 +234,7 @@ async fn a_connection_dropped_after_the_data_is_retried_after_the_backoff_with_t
     assert_eq!(s.app.verify(a, &code_from(&mail[0])).await.status, 200);
 }
 
-/// Guarantee 9: Retry-After is the true wait. When the hourly cap is what blocks, the answer
+/// Retry-After is the true wait. When the hourly cap is what blocks, the answer
 /// names the hourly window's end, not the (shorter) cooldown.
 #[tokio::test]
 async fn retry_after_is_the_hourly_window_when_the_cap_is_what_blocks() {

@@ -23,7 +23,7 @@ async fn burst(api: &TestApp, addrs: &[String]) {
     fire(api, addrs).await.unwrap();
 }
 
-/// Guarantee 4: rounds of SIGTERM in the middle of a burst strand no job: every address is mailed
+/// Rounds of SIGTERM in the middle of a burst strand no job: every address is mailed
 /// at least once, nothing is left leased or pending, and the per-worker processing lists,
 /// worker registry and heartbeat keys are gone.
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn sigterm_mid_burst_round_after_round_strands_no_job() {
     assert!(legacy.is_empty(), "per-worker keys are gone: {legacy:?}");
 }
 
-/// Guarantee 4: a worker killed with -9 under load holds its jobs only by leases in
+/// A worker killed with -9 under load holds its jobs only by leases in
 /// `{otp}:queue:processing`, which return to pending once not renewed; all are mailed.
 #[tokio::test]
 async fn a_worker_killed_under_load_leaves_leases_that_return_and_get_mailed() {
@@ -116,7 +116,7 @@ async fn a_worker_killed_under_load_leaves_leases_that_return_and_get_mailed() {
     redis.wait_drained(Duration::from_secs(10)).await;
 }
 
-/// Guarantee 7: retries last as long as the code. A relay that first refuses connections, then
+/// Retries last as long as the code. A relay that first refuses connections, then
 /// answers 451, does not lose the mail: the worker keeps trying, its backoff capped by
 /// `retry_max_ms` (500 ms here; uncapped, the 4th and later tries would wait 1.6 s and more).
 /// That it keeps trying for seconds with the defaults is the greylisting test below.
@@ -161,7 +161,7 @@ async fn a_relay_down_then_deferring_still_gets_the_mail_with_capped_backoff() {
     assert_eq!(s.app.verify(a, &code).await.status, 200);
 }
 
-/// Guarantee 7: a greylisting relay (451 until 6 s after the first try) gets the mail with the
+/// A greylisting relay (451 until 6 s after the first try) gets the mail with the
 /// default attempt limit and backoff cap (max_attempts 20, retry_max_ms 60000; base 200 ms).
 #[tokio::test]
 async fn a_greylisting_relay_gets_the_mail_with_the_default_attempt_limit_and_cap() {
@@ -175,7 +175,7 @@ async fn a_greylisting_relay_gets_the_mail_with_the_default_attempt_limit_and_ca
     assert_eq!(s.app.verify(a, &code_from(&mail[0])).await.status, 200);
 }
 
-/// Guarantee 7: retries stop when the code would expire: with a 4 s code and a relay that never
+/// Retries stop when the code would expire: with a 4 s code and a relay that never
 /// takes it, the job leaves the queue (dead or dropped) well before 20 attempts and nothing is mailed.
 #[tokio::test]
 async fn retries_stop_when_the_code_would_expire() {
@@ -207,7 +207,7 @@ async fn retries_stop_when_the_code_would_expire() {
     assert!(sink.mails_to("expiring@example.com").is_empty());
 }
 
-/// Guarantee 8: jobs accepted before Redis filled up are still mailed (and their codes verify once
+/// Jobs accepted before Redis filled up are still mailed (and their codes verify once
 /// memory is back), while new generates get 503.
 #[tokio::test]
 async fn accepted_jobs_are_mailed_while_redis_is_at_maxmemory() {
@@ -234,7 +234,7 @@ async fn accepted_jobs_are_mailed_while_redis_is_at_maxmemory() {
     assert!(sink.mails_to("late@example.com").is_empty());
 }
 
-/// Guarantee 10: Redis stalled (SIGSTOP) just after generates were accepted, until the worker's
+/// Redis stalled (SIGSTOP) just after generates were accepted, until the worker's
 /// own calls have given up on it: once it resumes, every accepted address is mailed and nothing
 /// is left pending or leased. Generates sent during the stall time out (503), but their commands
 /// wait in Redis's socket buffer and may still queue a job when it resumes: such a job (handed,
