@@ -118,17 +118,19 @@ impl Codes {
         self.mac.job_code(job_id, self.policy.digits)
     }
 
-    /// Makes a job's code the address's valid code, once the relay accepted its mail.
+    /// Makes a job's code (`code_for_job`, as mailed) the address's valid code, once the relay
+    /// accepted its mail.
     /// `lifetime_left` runs to the code's fixed expiry (the generate time plus the code TTL).
     pub async fn activate(
         &self,
         address: &EmailAddress,
         job_id: &str,
         job_created_ms: u64,
+        code: &OtpCode,
         lifetime_left: Duration,
     ) -> Result<Activation, StoreError> {
         let k = self.keys.code_keys(&self.mac, address);
-        let CodeMac(mac) = self.mac.code_mac(address, &self.code_for_job(job_id));
+        let CodeMac(mac) = self.mac.code_mac(address, code);
         let created = job_created_ms.to_string();
         let ttl = millis(lifetime_left).max(1).to_string();
         let status: i64 = self

@@ -7,7 +7,7 @@ use tracing::{Instrument, info, info_span, warn};
 use super::WorkerConfig;
 use super::in_flight::Held;
 use crate::codes::{Activation, Codes};
-use crate::domain::{EmailAddress, mask_addresses};
+use crate::domain::{EmailAddress, OtpCode, mask_addresses};
 use crate::health::Health;
 use crate::mail::{Mailer, SendError};
 use crate::metrics::Metrics;
@@ -116,7 +116,7 @@ impl JobRunner {
             .map_or_else(|e| e.class().label(), |()| "sent");
         self.health.record_smtp(sent.is_ok(), class);
         match sent {
-            Ok(()) => self.activate_and_ack(lease, &job, &address).await,
+            Ok(()) => self.activate_and_ack(lease, &job, &address, &code).await,
             Err(e @ SendError::Permanent(..)) => {
                 let e = e.into_message();
                 warn!(to = %address.masked(), error = %e, "permanent failure; dead-lettered");
@@ -129,7 +129,13 @@ impl JobRunner {
     /// The relay took the mail: only now does its code become valid, so a mail that never went
     /// out leaves the earlier code working. Activation is idempotent per job, so a redelivery
     /// (after a lost lease or a crash) keeps the first activation's try budget.
-    async fn activate_and_ack(&self, lease: &Lease, job: &Job, address: &EmailAddress) -> Outcome {
+    async fn activate_and_ack(
+        &self,
+        lease: &Lease,
+        job: &Job,
+        address: &EmailAddress,
+        code: &OtpCode,
+    ) -> Outcome {
         let activated = self
             .settle(|| {
                 let expires = job.expires_ms(self.codes.policy().code_ttl);
@@ -138,6 +144,7 @@ impl JobRunner {
                     address,
                     &job.id,
                     job.created_ms,
+                    code,
                     Duration::from_millis(left),
                 )
             })

@@ -23,16 +23,21 @@ async fn burst(api: &TestApp, addrs: &[String]) {
     fire(api, addrs).await.unwrap();
 }
 
+/// An `api` process and its Redis and sink; the tests start and stop `worker` processes on it.
+async fn api_stack_for_workers() -> Stack {
+    Stack::builder()
+        .mode("api")
+        .env("OTP_WORKER__CONCURRENCY", 4)
+        .start()
+        .await
+}
+
 /// Rounds of SIGTERM in the middle of a burst strand no job: every address is mailed
 /// at least once, nothing is left leased or pending, and the per-worker processing lists,
 /// worker registry and heartbeat keys are gone.
 #[tokio::test]
 async fn sigterm_mid_burst_round_after_round_strands_no_job() {
-    let s = Stack::builder()
-        .mode("api")
-        .env("OTP_WORKER__CONCURRENCY", 4)
-        .start()
-        .await;
+    let s = api_stack_for_workers().await;
     let (redis, sink) = (&s.redis, &s.sink);
     sink.state.delay_ms.store(300, Ordering::SeqCst);
     let mut all = Vec::new();
@@ -80,11 +85,7 @@ async fn sigterm_mid_burst_round_after_round_strands_no_job() {
 /// `{otp}:queue:processing`, which return to pending once not renewed; all are mailed.
 #[tokio::test]
 async fn a_worker_killed_under_load_leaves_leases_that_return_and_get_mailed() {
-    let s = Stack::builder()
-        .mode("api")
-        .env("OTP_WORKER__CONCURRENCY", 4)
-        .start()
-        .await;
+    let s = api_stack_for_workers().await;
     let (redis, sink) = (&s.redis, &s.sink);
     sink.state.delay_ms.store(1500, Ordering::SeqCst);
     let doomed = s.spawn("worker").await;
