@@ -33,6 +33,12 @@ outcome!(
     Generate {
         Accepted => "accepted",
         RateLimited => "rate_limited",
+        /// `limits.queue_max_depth` jobs were waiting.
+        QueueFull => "queue_full",
+        /// `limits.mails_per_minute` was spent.
+        SendBudget => "send_budget",
+        /// `limits.domain_mails_per_minute` was spent for the recipient's domain.
+        DomainBudget => "domain_budget",
         /// A malformed request (bad JSON, address, content type or size).
         Invalid => "invalid",
         Unavailable => "unavailable",

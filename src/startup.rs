@@ -53,6 +53,7 @@ pub fn policy(c: &Config) -> Policy {
         email_cooldown: c.limits.email_cooldown,
         email_per_hour: c.limits.email_per_hour,
         verify_failures_per_hour: c.limits.verify_failures_per_hour,
+        send: c.limits.send,
     }
 }
 

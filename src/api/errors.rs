@@ -1,6 +1,8 @@
 //! The one error shape of the API, `{"code": …, "message": …}`, declared in the spec for every
 //! status, and the conversion of poem's own plain-text errors into it.
-use poem::http::{StatusCode, header};
+use std::time::Duration;
+
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
@@ -70,9 +72,16 @@ pub enum ApiError {
     /// An unexpected server error (`internal`).
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency (Redis) is unreachable (`unavailable`); retry with backoff.
+    /// The service cannot take the request now (`unavailable`): Redis is unreachable or full, the
+    /// queue holds `limits.queue_max_depth` jobs, or a send budget is spent. Retry after the
+    /// number of seconds in `Retry-After`.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying: when the budget or queue has room, or 1 for an outage.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl ApiError {
@@ -84,21 +93,33 @@ impl ApiError {
         Self::BadRequest(ErrorBody::new(ErrorCode::OtpIncorrect, "OTP is incorrect"))
     }
 
+    /// Redis is unreachable or refused the write: how long it lasts is unknown, so "shortly".
     pub fn unavailable() -> Self {
-        Self::Unavailable(ErrorBody::new(
-            ErrorCode::Unavailable,
-            "The service is temporarily unavailable; retry shortly",
-        ))
+        Self::busy(UNAVAILABLE_MESSAGE, OUTAGE_RETRY)
     }
 
-    /// `Retry-After` in whole seconds, rounded up so a client that waits exactly that long succeeds.
-    pub fn too_many(code: ErrorCode, message: &str, retry_after: std::time::Duration) -> Self {
-        let secs = retry_after.as_millis().div_ceil(1000).max(1);
-        Self::TooManyRequests(
-            ErrorBody::new(code, message),
-            u64::try_from(secs).unwrap_or(u64::MAX),
+    /// 503 with a known wait: a full queue or a spent send budget.
+    pub fn busy(message: &str, retry_after: Duration) -> Self {
+        Self::Unavailable(
+            ErrorBody::new(ErrorCode::Unavailable, message),
+            retry_after_secs(retry_after),
         )
     }
+
+    pub fn too_many(code: ErrorCode, message: &str, retry_after: Duration) -> Self {
+        Self::TooManyRequests(ErrorBody::new(code, message), retry_after_secs(retry_after))
+    }
+}
+
+const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry shortly";
+
+/// What a 503 from an outage asks clients to wait: a second, then their own backoff.
+const OUTAGE_RETRY: Duration = Duration::from_secs(1);
+
+/// `Retry-After` in whole seconds, rounded up so a client that waits exactly that long succeeds.
+fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_millis().div_ceil(1000).max(1);
+    u64::try_from(secs).unwrap_or(u64::MAX)
 }
 
 /// Turns any error that reached the edge into the JSON shape. Errors that already carry a JSON
@@ -128,10 +149,7 @@ pub async fn render_error(err: poem::Error) -> Response {
             ErrorCode::MethodNotAllowed,
             "Method not allowed on this endpoint".into(),
         ),
-        StatusCode::SERVICE_UNAVAILABLE => (
-            ErrorCode::Unavailable,
-            "The service is temporarily unavailable; retry shortly".into(),
-        ),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, UNAVAILABLE_MESSAGE.into()),
         s if s.is_client_error() => (ErrorCode::InvalidRequest, "The request is not valid".into()),
         _ => {
             tracing::error!(status = %status, error = %detail, "unhandled error");
@@ -142,6 +160,10 @@ pub async fn render_error(err: poem::Error) -> Response {
     out.set_status(status);
     if let Some(allow) = resp.headers().get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        let secs = HeaderValue::from(retry_after_secs(OUTAGE_RETRY));
+        out.headers_mut().insert(header::RETRY_AFTER, secs);
     }
     out
 }

@@ -14,7 +14,7 @@ use super::bodies::{
 };
 use super::errors::{ApiError, ErrorCode};
 use crate::clock::Clock;
-use crate::codes::{Codes, GenerateOutcome, VerifyOutcome};
+use crate::codes::{Budget, Codes, GenerateOutcome, VerifyOutcome};
 use crate::domain::{EmailAddress, OtpCode};
 use crate::limits::{FailureLimiter, IpLimiter, TrustedProxies};
 use crate::metrics::Metrics;
@@ -36,7 +36,9 @@ impl OtpApi {
     /// Send a code to an address
     ///
     /// Validates the address, applies the per-address limits (a cooldown and an hourly cap, shared by
-    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. Once the
+    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. When the
+    /// queue holds `limits.queue_max_depth` jobs or a send budget (`limits.mails_per_minute`,
+    /// `limits.domain_mails_per_minute`) is spent, the answer is 503 with `Retry-After`. Once the
     /// mail server accepted the mail, its code replaces any earlier one for the address (until then
     /// the earlier code keeps working). The code expires `otp.ttl_secs` (600 s by default) after
     /// this request.
@@ -99,7 +101,9 @@ impl OtpApi {
         req: &Request,
         email: &str,
     ) -> Result<GenerateResponse, Rejected<outcome::Generate>> {
-        use outcome::Generate::{Invalid, RateLimited, Unavailable};
+        use outcome::Generate::{
+            DomainBudget, Invalid, QueueFull, RateLimited, SendBudget, Unavailable,
+        };
         let address = parse_address(email).map_err(|e| Rejected::new(e, Invalid))?;
         if let Some(limiter) = &self.ip_limiter {
             limiter.check(self.client_ip(req)).map_err(|wait| {
@@ -133,6 +137,32 @@ impl OtpApi {
                     retry_after,
                 );
                 Err(Rejected::new(e, RateLimited))
+            }
+            GenerateOutcome::QueueFull { retry_after } => {
+                warn!("generate refused: the queue is full");
+                let e = ApiError::busy("Too many codes are waiting to be sent", retry_after);
+                Err(Rejected::new(e, QueueFull))
+            }
+            GenerateOutcome::OverBudget {
+                budget,
+                retry_after,
+            } => {
+                let (e, outcome) = match budget {
+                    Budget::Global => {
+                        warn!("generate refused: the send budget is spent");
+                        let e = ApiError::busy("The sending budget is spent", retry_after);
+                        (e, SendBudget)
+                    }
+                    Budget::Domain => {
+                        warn!(domain = %address.domain(), "generate refused: the domain's send budget is spent");
+                        let e = ApiError::busy(
+                            "The sending budget for this domain is spent",
+                            retry_after,
+                        );
+                        (e, DomainBudget)
+                    }
+                };
+                Err(Rejected::new(e, outcome))
             }
         }
     }

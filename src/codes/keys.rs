@@ -7,6 +7,8 @@ use crate::domain::{EmailAddress, MacKey};
 #[derive(Debug, Clone)]
 pub struct AddressKeys {
     prefix: String,
+    /// The global send budget, under the queue's hash tag like the limit keys.
+    pub global_budget: String,
 }
 
 /// Keys of one address's code and failure counter.
@@ -16,17 +18,19 @@ pub struct CodeKeys {
     pub fails: String,
 }
 
-/// Keys of one address's generate limits.
+/// Keys of one address's generate limits, and its domain's send budget.
 #[derive(Debug, Clone)]
 pub struct LimitKeys {
     pub cooldown: String,
     pub hour: String,
+    pub domain_budget: String,
 }
 
 impl AddressKeys {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_owned(),
+            global_budget: format!("{{{prefix}}}:budget:global"),
         }
     }
 
@@ -41,9 +45,11 @@ impl AddressKeys {
     /// Limit keys live under the queue's hash tag because the generate script also enqueues.
     pub fn limit_keys(&self, mac: &MacKey, address: &EmailAddress) -> LimitKeys {
         let tag = mac.address_tag("limit", &address.limit_key());
+        let domain = mac.address_tag("domain", address.domain());
         LimitKeys {
             cooldown: format!("{{{}}}:limit:{tag}:cooldown", self.prefix),
             hour: format!("{{{}}}:limit:{tag}:hour", self.prefix),
+            domain_budget: format!("{{{}}}:budget:domain:{domain}", self.prefix),
         }
     }
 }
@@ -67,7 +73,16 @@ mod tests {
         let code = keys.code_keys(&mac, &a);
         assert_eq!(hash_tag(&code.code), hash_tag(&code.fails));
         let limit = keys.limit_keys(&mac, &a);
-        for k in [&limit.cooldown, &limit.hour, &queue.pending, &queue.wake] {
+        let same_slot = [
+            &limit.cooldown,
+            &limit.hour,
+            &limit.domain_budget,
+            &keys.global_budget,
+            &queue.pending,
+            &queue.wake,
+            &queue.delayed,
+        ];
+        for k in same_slot {
             assert_eq!(hash_tag(k), "otp", "{k}");
         }
         assert!(!code.code.contains("user") && !limit.hour.contains("example"));

@@ -1,14 +1,19 @@
 //! The life of a code: ask for one (limits + enqueue), activate a mailed one, verify one. Each is
 //! one script, one round trip; the scripts' headers in `lua/` name their KEYS, ARGV and returns.
+mod budgets;
 mod keys;
 mod scripts;
+#[cfg(test)]
+mod tests;
 
 use std::time::Duration;
 
+pub use budgets::{BURST_TOLERANCE_US, Budget, QUEUE_FULL_RETRY};
 pub use keys::{AddressKeys, CodeKeys, LimitKeys};
 use scripts::SCRIPTS;
 
 use crate::clock::millis;
+use crate::config::SendBudgets;
 use crate::domain::{CodeMac, EmailAddress, MacKey, OtpCode};
 use crate::queue::{Job, QueueKeys, WAKE_TOKENS};
 use crate::store::{Store, StoreError};
@@ -22,6 +27,7 @@ pub struct Policy {
     pub email_cooldown: Duration,
     pub email_per_hour: u64,
     pub verify_failures_per_hour: u64,
+    pub send: SendBudgets,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -29,7 +35,15 @@ const HOUR_MS: u64 = 3_600_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenerateOutcome {
     Queued,
+    /// The address's cooldown or hourly cap.
     Limited { retry_after: Duration },
+    /// More jobs wait than `limits.queue_max_depth`.
+    QueueFull { retry_after: Duration },
+    /// A send budget is spent until `retry_after`.
+    OverBudget {
+        budget: Budget,
+        retry_after: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,35 +92,62 @@ impl Codes {
         &self.policy
     }
 
-    /// Checks the per-address limits and, when they allow it, queues `job` in the same step.
+    /// Checks the per-address limits, the queue's depth and the send budgets and, when they all
+    /// allow it, queues `job` in the same step. The job's creation time is the budgets' "now".
     pub async fn request(
         &self,
         address: &EmailAddress,
         job: &Job,
     ) -> Result<GenerateOutcome, StoreError> {
-        let job = job.to_json();
+        let payload = job.to_json();
         let k = self.keys.limit_keys(&self.mac, address);
         let cooldown = millis(self.policy.email_cooldown).to_string();
         let per_hour = self.policy.email_per_hour.to_string();
         let window = HOUR_MS.to_string();
-        let (queued, retry_ms): (i64, u64) = self
+        let [global, domain, max_depth] = budgets::script_args(&self.policy.send);
+        let now_us = job.created_ms.saturating_mul(1000).to_string();
+        let tolerance = BURST_TOLERANCE_US.to_string();
+        let full_retry = millis(QUEUE_FULL_RETRY).to_string();
+        let (status, retry_ms): (i64, u64) = self
             .store
             .invoke(
                 &SCRIPTS.generate,
-                &[&k.cooldown, &k.hour, &self.queue.pending, &self.queue.wake],
+                &[
+                    &k.cooldown,
+                    &k.hour,
+                    &self.queue.pending,
+                    &self.queue.wake,
+                    &self.queue.delayed,
+                    &self.keys.global_budget,
+                    &k.domain_budget,
+                ],
                 &[
                     cooldown.as_bytes(),
                     per_hour.as_bytes(),
                     window.as_bytes(),
-                    job.as_bytes(),
+                    payload.as_bytes(),
                     WAKE_TOKENS.as_bytes(),
+                    max_depth.as_bytes(),
+                    now_us.as_bytes(),
+                    global.as_bytes(),
+                    domain.as_bytes(),
+                    tolerance.as_bytes(),
+                    full_retry.as_bytes(),
                 ],
             )
             .await?;
-        match queued {
+        let retry_after = Duration::from_millis(retry_ms);
+        match status {
             1 => Ok(GenerateOutcome::Queued),
-            0 => Ok(GenerateOutcome::Limited {
-                retry_after: Duration::from_millis(retry_ms),
+            0 => Ok(GenerateOutcome::Limited { retry_after }),
+            2 => Ok(GenerateOutcome::QueueFull { retry_after }),
+            3 => Ok(GenerateOutcome::OverBudget {
+                budget: Budget::Global,
+                retry_after,
+            }),
+            4 => Ok(GenerateOutcome::OverBudget {
+                budget: Budget::Domain,
+                retry_after,
             }),
             other => Err(StoreError::Protocol(format!("generate returned {other}"))),
         }

@@ -1,5 +1,9 @@
 //! Limit types the configuration hands to the HTTP listeners and the queue.
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
+
+use super::checks::check;
+use super::{ConfigError, LimitSettings};
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -24,5 +28,37 @@ impl Default for DeadLetters {
             max: 10_000,
             max_age: Duration::from_secs(7 * 24 * 3600),
         }
+    }
+}
+
+/// Redis-wide limits on what generate accepts, so no flood outruns the relay or spends the
+/// sender's reputation; `None` turns one off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendBudgets {
+    /// Mails per minute over all addresses.
+    pub per_minute: Option<NonZeroU32>,
+    /// Mails per minute to one recipient domain.
+    pub per_domain_per_minute: Option<NonZeroU32>,
+    /// Jobs waiting (queued or retrying) past which generate answers 503.
+    pub queue_max_depth: Option<NonZeroU64>,
+}
+
+impl SendBudgets {
+    pub(super) fn from_settings(s: &LimitSettings) -> Result<Self, ConfigError> {
+        // A budget's interval is 60 s / n in µs: up to a million a minute keeps it ≥ 60 µs.
+        let budget = |key, n| check(key, n, 0, 1_000_000).map(NonZeroU32::new);
+        Ok(Self {
+            per_minute: budget("limits.mails_per_minute", s.mails_per_minute)?,
+            per_domain_per_minute: budget(
+                "limits.domain_mails_per_minute",
+                s.domain_mails_per_minute,
+            )?,
+            queue_max_depth: NonZeroU64::new(check(
+                "limits.queue_max_depth",
+                s.queue_max_depth,
+                0,
+                100_000_000,
+            )?),
+        })
     }
 }

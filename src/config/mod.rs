@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-pub use limits::{DeadLetters, ServerLimits};
+pub use limits::{DeadLetters, SendBudgets, ServerLimits};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
 pub use validated::*;

@@ -78,6 +78,12 @@ pub struct LimitSettings {
     pub verify_failures_per_hour: u64,
     /// Failed verifies per client IP and hour; 0 turns the limit off.
     pub ip_verify_failures_per_hour: u32,
+    /// Mails per minute over all addresses, Redis-wide; 0 turns the budget off.
+    pub mails_per_minute: u32,
+    /// Mails per minute to one recipient domain, Redis-wide; 0 turns the budget off.
+    pub domain_mails_per_minute: u32,
+    /// Jobs waiting (queued or retrying) past which generate answers 503; 0 turns the cap off.
+    pub queue_max_depth: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,6 +232,9 @@ impl Default for LimitSettings {
             ip_per_minute: 0,
             verify_failures_per_hour: 100,
             ip_verify_failures_per_hour: 0,
+            mails_per_minute: 0,
+            domain_mails_per_minute: 0,
+            queue_max_depth: 50_000,
         }
     }
 }

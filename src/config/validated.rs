@@ -10,7 +10,9 @@ use super::checks::{
     ca_pem, check, credentials, endpoint_url, hmac_key, invalid, key_prefix, non_empty_line,
     redis_url,
 };
-use super::{ConfigError, DeadLetters, Secret, ServerLimits, Settings, SmtpSecurity};
+use super::{
+    ConfigError, DeadLetters, Secret, SendBudgets, ServerLimits, Settings, SmtpSecurity,
+};
 use crate::limits::TrustedProxies;
 
 /// Everything the service runs with. `settings` is what was given, for printing.
@@ -64,6 +66,7 @@ pub struct LimitsConfig {
     pub verify_failures_per_hour: u64,
     /// 0 = off.
     pub ip_verify_failures_per_hour: u32,
+    pub send: SendBudgets,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +190,7 @@ impl Config {
                 0,
                 1_000_000,
             )?,
+            send: SendBudgets::from_settings(&s.limits)?,
         };
         let mail = MailConfig {
             transport: match s.mail.transport {

@@ -1,87 +1,11 @@
 //! Every queue operation against a real redis-server, with time moved by a manual clock.
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::*;
 use crate::clock::ManualTime;
-
-/// Test stores have no metrics, so the op of their ad-hoc commands is never recorded.
-const UNMEASURED: RedisOp = RedisOp::Info;
+use crate::store::test_server::{Redis, UNMEASURED};
 
 const LEASE: Duration = Duration::from_secs(30);
-
-/// A throwaway redis-server on a free port, killed on drop.
-struct Redis {
-    child: Child,
-    _dir: tempfile::TempDir,
-    url: String,
-}
-
-impl Redis {
-    async fn start(extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--maxmemory-policy", "noeviction"])
-            .args(extra)
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        let url = format!("redis://127.0.0.1:{port}");
-        let r = Self {
-            child,
-            _dir: dir,
-            url,
-        };
-        let store = r.store();
-        for _ in 0..100 {
-            if store.ping().await.is_ok() {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server did not start");
-    }
-
-    fn store(&self) -> Store {
-        Store::new(&self.url, Duration::from_secs(2)).unwrap()
-    }
-
-    async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
-        let mut cmd = redis::cmd(args[0]);
-        for a in &args[1..] {
-            cmd.arg(*a);
-        }
-        self.store()
-            .run(
-                UNMEASURED,
-                |mut c| async move { cmd.query_async(&mut c).await },
-            )
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn queue_on(redis: &Redis) -> (Queue, ManualTime, QueueKeys) {
     let (clock, hand) = Clock::manual(1_000_000);

@@ -10,6 +10,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::metrics::Metrics;
 pub use crate::outcome::RedisOp;
 
+#[cfg(test)]
+pub mod test_server;
+
 /// A Lua script with the operation name its calls are measured under.
 pub struct Script {
     op: RedisOp,

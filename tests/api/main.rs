@@ -8,6 +8,7 @@ mod stack;
 mod test_redis;
 
 mod abuse;
+mod budgets;
 mod cli;
 mod faults;
 mod faults_queue;

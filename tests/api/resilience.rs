@@ -26,6 +26,7 @@ async fn redis_down_gives_fast_503s_and_everything_recovers_when_it_returns() {
             started.elapsed()
         );
         assert_eq!(r.code(), "unavailable");
+        assert_eq!(r.retry_after(), 1, "an outage asks for a short wait");
     }
     // Readiness does not follow Redis: the replica keeps taking traffic and answering 503s.
     let ready = s.app.admin_get("/readyz").await.expect("readyz answers");
