@@ -224,6 +224,12 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.limits.verifyFailuresPerHour | quote }}
 - name: OTP_LIMITS__IP_VERIFY_FAILURES_PER_HOUR
   value: {{ $v.limits.ipVerifyFailuresPerHour | quote }}
+- name: OTP_LIMITS__MAILS_PER_MINUTE
+  value: {{ $v.limits.mailsPerMinute | quote }}
+- name: OTP_LIMITS__DOMAIN_MAILS_PER_MINUTE
+  value: {{ $v.limits.domainMailsPerMinute | quote }}
+- name: OTP_LIMITS__QUEUE_MAX_DEPTH
+  value: {{ $v.limits.queueMaxDepth | quote }}
 {{- with $v.http.trustedProxies }}
 - name: OTP_HTTP__TRUSTED_PROXIES
   value: {{ toJson . | quote }}
