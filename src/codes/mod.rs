@@ -36,9 +36,13 @@ const HOUR_MS: u64 = 3_600_000;
 pub enum GenerateOutcome {
     Queued,
     /// The address's cooldown or hourly cap.
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
     /// More jobs wait than `limits.queue_max_depth`.
-    QueueFull { retry_after: Duration },
+    QueueFull {
+        retry_after: Duration,
+    },
     /// A send budget is spent until `retry_after`.
     OverBudget {
         budget: Budget,

@@ -71,7 +71,10 @@ async fn the_global_budget_lets_a_tenth_of_a_minute_burst_through_then_one_per_i
     let (queued, refused) = burst(&codes, "a", "one.test", 20, T0).await;
     assert_eq!((queued, refused), (7, over(Budget::Global, 1000)));
     // Any domain: the budget is global.
-    assert_eq!(ask(&codes, "x@two.test", T0 + 400).await, over(Budget::Global, 600).unwrap());
+    assert_eq!(
+        ask(&codes, "x@two.test", T0 + 400).await,
+        over(Budget::Global, 600).unwrap()
+    );
     let (queued, refused) = burst(&codes, "b", "two.test", 5, T0 + 1000).await;
     assert_eq!((queued, refused), (1, over(Budget::Global, 1000)));
     // Over a quiet minute the budget refills to the burst, not beyond.
@@ -111,7 +114,10 @@ async fn refusals_of_one_check_spend_nothing_of_the_others() {
     };
     let codes = codes_on(&redis, budgets);
     // A cooldown refusal spends no budget: 7 distinct addresses still pass after it.
-    assert_eq!(ask(&codes, "same@one.test", T0).await, GenerateOutcome::Queued);
+    assert_eq!(
+        ask(&codes, "same@one.test", T0).await,
+        GenerateOutcome::Queued
+    );
     assert!(matches!(
         ask(&codes, "same@one.test", T0).await,
         GenerateOutcome::Limited { .. }
@@ -120,8 +126,14 @@ async fn refusals_of_one_check_spend_nothing_of_the_others() {
     assert_eq!(queued, 6);
     // A budget refusal starts no cooldown and counts nothing: once the budget has room, the
     // refused address gets through at once.
-    assert_eq!(ask(&codes, "late@one.test", T0).await, over(Budget::Global, 1000).unwrap());
-    assert_eq!(ask(&codes, "late@one.test", T0 + 1000).await, GenerateOutcome::Queued);
+    assert_eq!(
+        ask(&codes, "late@one.test", T0).await,
+        over(Budget::Global, 1000).unwrap()
+    );
+    assert_eq!(
+        ask(&codes, "late@one.test", T0 + 1000).await,
+        GenerateOutcome::Queued
+    );
 }
 
 #[tokio::test]
@@ -145,7 +157,10 @@ async fn past_the_depth_cap_generate_is_refused_until_the_workers_make_room() {
     assert_eq!(ask(&codes, "next@one.test", T0).await, full);
     // Done with it: room for one, and the refused address was not put on cooldown.
     let _: i64 = redis.cmd(&["ZREM", &keys.delayed, &job]).await;
-    assert_eq!(ask(&codes, "next@one.test", T0).await, GenerateOutcome::Queued);
+    assert_eq!(
+        ask(&codes, "next@one.test", T0).await,
+        GenerateOutcome::Queued
+    );
     assert_eq!(ask(&codes, "other@one.test", T0).await, full);
 }
 

@@ -10,9 +10,7 @@ use super::checks::{
     ca_pem, check, credentials, endpoint_url, hmac_key, invalid, key_prefix, non_empty_line,
     redis_url,
 };
-use super::{
-    ConfigError, DeadLetters, Secret, SendBudgets, ServerLimits, Settings, SmtpSecurity,
-};
+use super::{ConfigError, DeadLetters, Secret, SendBudgets, ServerLimits, Settings, SmtpSecurity};
 use crate::limits::TrustedProxies;
 
 /// Everything the service runs with. `settings` is what was given, for printing.

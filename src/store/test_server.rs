@@ -80,4 +80,3 @@ impl Drop for Redis {
         let _ = self.child.wait();
     }
 }
-

@@ -10,7 +10,12 @@ const QUEUE_FULL: &str = "email_otp_generate_total{outcome=\"queue_full\"}";
 
 /// Asserts a refusal is the budget's 503 and returns its `Retry-After`.
 fn assert_busy(r: &Reply) -> u64 {
-    assert_eq!((r.status, r.code().as_str()), (503, "unavailable"), "{}", r.body);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "unavailable"),
+        "{}",
+        r.body
+    );
     r.retry_after()
 }
 
@@ -37,7 +42,11 @@ async fn the_global_budget_holds_across_two_api_replicas() {
     assert_eq!(accepted, 2, "the budget is shared by both replicas");
     let refused = s.app.metric(SEND_BUDGET).await + other.metric(SEND_BUDGET).await;
     assert_eq!(refused, 8.0);
-    assert_eq!(s.redis.llen("{otp}:queue:pending").await, 2, "refusals queue nothing");
+    assert_eq!(
+        s.redis.llen("{otp}:queue:pending").await,
+        2,
+        "refusals queue nothing"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +71,10 @@ async fn a_domain_budget_stops_one_domain_and_the_refused_get_no_mail() {
     s.redis.wait_drained(Duration::from_secs(10)).await;
     for i in 0..5 {
         let expected = usize::from(i < 2);
-        assert_eq!(s.sink.mails_to(&format!("u{i}@busy.example")).len(), expected);
+        assert_eq!(
+            s.sink.mails_to(&format!("u{i}@busy.example")).len(),
+            expected
+        );
     }
     assert!(s.sink.mails_to("late@busy.example").is_empty());
     assert_eq!(s.sink.mails().len(), 4);
