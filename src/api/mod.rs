@@ -31,7 +31,8 @@ pub fn service<T: OpenApi>(api: T) -> OpenApiService<T, ()> {
         .license(poem_openapi::LicenseObject::new("Apache-2.0"))
 }
 
-pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoint {
+/// The API's routes and middleware; `traced`: a span per request, for an OTLP exporter.
+pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -> impl Endpoint {
     let svc = service(api);
     let docs = svc.swagger_ui();
     let json = spec_endpoint(spec::json(), "application/json");
@@ -51,7 +52,7 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics) -> impl Endpoin
             let allowed = std::sync::Arc::new(allowed_methods());
             move |ep, req| middleware::allow_header(ep, req, allowed.clone())
         })
-        .around(move |ep, req| middleware::record(ep, req, metrics.clone()))
+        .around(move |ep, req| middleware::record(ep, req, metrics.clone(), traced))
 }
 
 /// For `Allow` on 405 answers: each path of the API and its methods, e.g. `/otp/verify` → `POST`.

@@ -1,5 +1,7 @@
 //! Logs (JSON or pretty) and, when `telemetry.otlp_endpoint` is set, OpenTelemetry traces over
 //! OTLP/HTTP. Jobs carry the W3C trace context, so a generate and its mail are one trace.
+mod log_writer;
+
 use std::collections::HashMap;
 
 use anyhow::Context as _;
@@ -17,7 +19,7 @@ use crate::config::{LogFormat, Settings};
 /// Flushes buffered log lines and spans when dropped at the end of `main`.
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
-    _logs: tracing_appender::non_blocking::WorkerGuard,
+    _logs: log_writer::FlushGuard,
 }
 
 impl Drop for TelemetryGuard {
@@ -34,13 +36,9 @@ impl Drop for TelemetryGuard {
 pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
-    // Log lines are written by a background thread, so a request never waits on a stdout write.
-    // Not lossy: when its buffer is full the caller waits rather than a line being dropped.
-    // 8192 buffered lines: the default 128k-slot channel is 4 MB of resident memory at start.
-    let (writer, logs) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(8192)
-        .lossy(false)
-        .finish(std::io::stdout());
+    // Log lines are buffered and written by a background thread every few milliseconds, so a
+    // request never waits on a write and a busy service makes few writes.
+    let (writer, logs) = log_writer::BatchedWriter::stdout().context("standard output")?;
     let json = (settings.log.format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(writer.clone())
