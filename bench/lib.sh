@@ -156,12 +156,13 @@ start_service() {
   read -r HTTP_PORT ADMIN_PORT <<<"$(free_ports 2)"
   SVC_LOG="$TMP/service-$name.log"
   # The caller's OTP_* stay in the environment; the bench's own settings (ports, Redis, sink) win.
+  # Everything else is the service's default, log.level (info) included.
   env OTP_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" \
     OTP_OTP__HMAC_KEY="bench-hmac-key-0123456789abcdef0123456789abcdef" \
     OTP_HTTP__LISTEN="127.0.0.1:$HTTP_PORT" OTP_ADMIN__LISTEN="127.0.0.1:$ADMIN_PORT" \
     OTP_SMTP__HOST=127.0.0.1 OTP_SMTP__PORT="$SMTP_PORT" OTP_SMTP__SECURITY=none \
     OTP_MAIL__TRANSPORT=smtp OTP_MAIL__TEMPLATE_DIR="$ROOT/mailer" \
-    OTP_LOG__LEVEL="${OTP_LOG__LEVEL:-warn}" "$@" \
+    "$@" \
     "${SVC_WRAP[@]}" "$EMAIL_OTP_BIN" "$mode" >"$SVC_LOG" 2>&1 &
   SVC_PID=$!
   PIDS+=("$SVC_PID")

@@ -53,7 +53,9 @@ impl OtpApi {
         req: &Request,
         body: Json<GenerateRequest>,
     ) -> Result<GenerateResponse, ApiError> {
-        let result = self.generate_inner(req, &body.0.email.0).await;
+        // Boxed: poem moves the handler's future through each middleware layer, so a small
+        // future here saves copying the large one (Redis call included) several times.
+        let result = Box::pin(self.generate_inner(req, &body.0.email.0)).await;
         let outcome = match &result {
             Ok(_) => outcome::Generate::Accepted,
             Err(rejected) => rejected.outcome,
@@ -79,7 +81,7 @@ impl OtpApi {
         req: &Request,
         body: Json<VerifyRequest>,
     ) -> Result<VerifyResponse, ApiError> {
-        let result = self.verify_inner(req, &body.0).await;
+        let result = Box::pin(self.verify_inner(req, &body.0)).await;
         let outcome = match &result {
             Ok(_) => outcome::Verify::Verified,
             Err(rejected) => rejected.outcome,
