@@ -1,10 +1,17 @@
-//! Request middleware: a hard body cap and HTTP metrics keyed on route patterns.
+//! The one middleware around every route: a hard body cap, JSON errors (with `Allow` on 405),
+//! rejected requests counted as `invalid`, HTTP metrics keyed on route patterns, and a span per
+//! request when traces are exported. One layer rather than one per concern: poem nests each
+//! layer's future in the next and moves the nest on every boxing, so each layer more copied
+//! kilobytes per request.
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::{StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use super::errors::render_error;
 use crate::metrics::Metrics;
 use crate::outcome;
 
@@ -16,12 +23,104 @@ const ROUTES: &[&str] = &[
     "/openapi.yaml",
 ];
 
-/// Reads at most `max` bytes of body whatever `Content-Length` claims (chunked bodies too).
-pub async fn limit_body<E: Endpoint>(
-    ep: std::sync::Arc<E>,
+/// What the middleware needs, built once.
+pub struct Edge {
+    pub metrics: Metrics,
+    pub max_body_bytes: usize,
+    /// RFC 9110 §15.5.6: a 405 names the methods the resource supports in `Allow`; path → list.
+    pub allowed: HashMap<String, String>,
+    /// A span per request, for an OTLP exporter. Without one the span would only add its
+    /// fields to the request's log lines, at about a tenth of a request's CPU.
+    pub traced: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Operation {
+    Generate,
+    Verify,
+}
+
+pub async fn edge<E: Endpoint>(
+    ep: Arc<E>,
     mut req: Request,
-    max: usize,
+    edge: Arc<Edge>,
 ) -> poem::Result<Response> {
+    let path = req.uri().path();
+    let route = route_label(path);
+    let operation = match path {
+        "/otp/generate" => Some(Operation::Generate),
+        "/otp/verify" => Some(Operation::Verify),
+        _ => None,
+    };
+    let method = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let span = if edge.traced {
+        tracing::info_span!(
+            "http",
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        )
+    } else {
+        tracing::Span::none()
+    };
+    crate::telemetry::record_trace_id(&span);
+    let started = Instant::now();
+    let resp = async {
+        let result = match limit_body(&mut req, edge.max_body_bytes).await {
+            Ok(()) => ep.call(req).await.map(IntoResponse::into_response),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(resp) => resp,
+            Err(e) => {
+                // Rejected by poem before our handlers (bad JSON, content type, size): still an
+                // `invalid` outcome of the operation.
+                if let Some(operation) = operation
+                    && !e.is_from_response()
+                    && e.status().is_client_error()
+                {
+                    match operation {
+                        Operation::Generate => {
+                            edge.metrics.generate.inc(outcome::Generate::Invalid)
+                        }
+                        Operation::Verify => edge.metrics.verify.inc(outcome::Verify::Invalid),
+                    }
+                }
+                render_error(e).await
+            }
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    let resp = with_allow(resp, &edge.allowed, route);
+    span.record("http.response.status_code", resp.status().as_u16());
+    let class = match resp.status().as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let m = &edge.metrics;
+    m.http_requests
+        .with_label_values(&[route, method, class])
+        .inc();
+    m.http_duration
+        .with_label_values(&[route, method])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(resp)
+}
+
+/// Reads at most `max` bytes of body whatever `Content-Length` claims (chunked bodies too).
+async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
     let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
     let declared = req
         .headers()
@@ -40,58 +139,21 @@ pub async fn limit_body<E: Endpoint>(
             other => poem::Error::from(other),
         })?;
     req.set_body(Body::from_bytes(bytes));
-    ep.call(req).await.map(IntoResponse::into_response)
+    Ok(())
 }
 
-/// Requests that poem rejects before our handlers run (bad JSON, wrong content type, too large)
-/// still count as `invalid` outcomes of their operation.
-pub async fn count_rejected<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-    metrics: Metrics,
-) -> poem::Result<Response> {
-    #[derive(Clone, Copy)]
-    enum Operation {
-        Generate,
-        Verify,
-    }
-    let operation = match req.uri().path() {
-        "/otp/generate" => Some(Operation::Generate),
-        "/otp/verify" => Some(Operation::Verify),
-        _ => None,
-    };
-    let result = ep.call(req).await.map(IntoResponse::into_response);
-    if let (Err(e), Some(operation)) = (&result, operation)
-        && !e.is_from_response()
-        && e.status().is_client_error()
-    {
-        match operation {
-            Operation::Generate => metrics.generate.inc(outcome::Generate::Invalid),
-            Operation::Verify => metrics.verify.inc(outcome::Verify::Invalid),
-        }
-    }
-    result
-}
-
-/// RFC 9110 §15.5.6: a 405 names the methods the resource does support in `Allow`. `allowed` maps
-/// each path of the API to that list (from the spec's operations, see `api::app`).
-pub async fn allow_header<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-    allowed: std::sync::Arc<std::collections::HashMap<String, String>>,
-) -> poem::Result<Response> {
-    let methods = allowed.get(req.uri().path()).cloned();
-    let mut resp = match ep.call(req).await {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    };
+/// Adds `Allow` to a 405 that has none. `route` is the path for the API's own routes, the only
+/// ones with an entry in `allowed`.
+fn with_allow(mut resp: Response, allowed: &HashMap<String, String>, route: &str) -> Response {
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::ALLOW)
-        && let Some(value) = methods.and_then(|m| header::HeaderValue::from_str(&m).ok())
+        && let Some(value) = allowed
+            .get(route)
+            .and_then(|m| header::HeaderValue::from_str(m).ok())
     {
         resp.headers_mut().insert(header::ALLOW, value);
     }
-    Ok(resp)
+    resp
 }
 
 /// The bounded `route` label of a path.
@@ -101,58 +163,4 @@ fn route_label(path: &str) -> &'static str {
         None if path.starts_with("/docs") => "/docs",
         None => "other",
     }
-}
-
-/// Request metrics, and a span per request when traces are exported (`traced`). Without an
-/// exporter the span would only add its fields to the request's log lines, at a cost of about a
-/// tenth of a request's CPU, so it is not made.
-pub async fn record<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-    metrics: Metrics,
-    traced: bool,
-) -> poem::Result<Response> {
-    let route = route_label(req.uri().path());
-    let method = match req.method().as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    };
-    let span = if traced {
-        tracing::info_span!(
-            "http",
-            otel.name = format!("{method} {route}"),
-            otel.kind = "server",
-            http.request.method = method,
-            http.route = route,
-            http.response.status_code = tracing::field::Empty,
-            trace_id = tracing::field::Empty,
-        )
-    } else {
-        tracing::Span::none()
-    };
-    crate::telemetry::record_trace_id(&span);
-    let started = Instant::now();
-    let resp = match ep.call(req).instrument(span.clone()).await {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    };
-    span.record("http.response.status_code", resp.status().as_u16());
-    let class = match resp.status().as_u16() {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    metrics
-        .http_requests
-        .with_label_values(&[route, method, class])
-        .inc();
-    metrics
-        .http_duration
-        .with_label_values(&[route, method])
-        .observe(started.elapsed().as_secs_f64());
-    Ok(resp)
 }

@@ -42,17 +42,15 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -
         .at("/openapi.json", poem::get(json))
         .at("/openapi.yaml", poem::get(yaml))
         .nest("/docs", docs)
-        .around(move |ep, req| middleware::limit_body(ep, req, max_body_bytes))
         .around({
-            let metrics = metrics.clone();
-            move |ep, req| middleware::count_rejected(ep, req, metrics.clone())
+            let edge = std::sync::Arc::new(middleware::Edge {
+                metrics,
+                max_body_bytes,
+                allowed: allowed_methods(),
+                traced,
+            });
+            move |ep, req| middleware::edge(ep, req, edge.clone())
         })
-        .catch_all_error(errors::render_error)
-        .around({
-            let allowed = std::sync::Arc::new(allowed_methods());
-            move |ep, req| middleware::allow_header(ep, req, allowed.clone())
-        })
-        .around(move |ep, req| middleware::record(ep, req, metrics.clone(), traced))
 }
 
 /// For `Allow` on 405 answers: each path of the API and its methods, e.g. `/otp/verify` → `POST`.

@@ -53,9 +53,7 @@ impl OtpApi {
         req: &Request,
         body: Json<GenerateRequest>,
     ) -> Result<GenerateResponse, ApiError> {
-        // Boxed: poem moves the handler's future through each middleware layer, so a small
-        // future here saves copying the large one (Redis call included) several times.
-        let result = Box::pin(self.generate_inner(req, &body.0.email.0)).await;
+        let result = self.generate_inner(req, &body.0.email.0).await;
         let outcome = match &result {
             Ok(_) => outcome::Generate::Accepted,
             Err(rejected) => rejected.outcome,
@@ -81,7 +79,7 @@ impl OtpApi {
         req: &Request,
         body: Json<VerifyRequest>,
     ) -> Result<VerifyResponse, ApiError> {
-        let result = Box::pin(self.verify_inner(req, &body.0)).await;
+        let result = self.verify_inner(req, &body.0).await;
         let outcome = match &result {
             Ok(_) => outcome::Verify::Verified,
             Err(rejected) => rejected.outcome,

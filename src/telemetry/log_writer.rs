@@ -70,9 +70,10 @@ impl BatchedWriter {
                 loop {
                     let closed = {
                         let pending = lock(&worker.pending);
+                        // Checks `closed` before waiting too, so a close that came first is seen.
                         let (pending, _) = worker
                             .tick
-                            .wait_timeout(pending, every)
+                            .wait_timeout_while(pending, every, |p| !p.closed)
                             .unwrap_or_else(PoisonError::into_inner);
                         pending.closed
                     };
