@@ -182,6 +182,7 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
             proxies: config.http.trusted_proxies.clone(),
             metrics: metrics.clone(),
             digits: config.otp.digits,
+            quiet: Default::default(),
         };
         let traced = config.settings.telemetry.otlp_endpoint.is_some();
         let app = crate::api::app(api, config.http.max_body_bytes, metrics.clone(), traced);

@@ -13,8 +13,9 @@ use poem_openapi::{OpenApi, OpenApiService};
 
 pub use admin::{AdminState, admin_app};
 pub use errors::{ApiError, ErrorBody, ErrorCode};
-pub use otp::{OtpApi, SpecOnly};
+pub use otp::OtpApi;
 pub use server::{ServerLimits, serve};
+pub use spec::SpecOnly;
 pub use spec::{json as spec_json, yaml as spec_yaml};
 
 use crate::metrics::Metrics;

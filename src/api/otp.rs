@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::outcome;
 use crate::queue::Job;
 use crate::store::StoreError;
+use crate::telemetry::LogThrottle;
 
 pub struct OtpApi {
     pub codes: Codes,
@@ -29,6 +30,16 @@ pub struct OtpApi {
     pub proxies: TrustedProxies,
     pub metrics: Metrics,
     pub digits: u32,
+    pub quiet: RefusalLogs,
+}
+
+/// One throttle per log line that a flood or an outage would repeat for every request.
+#[derive(Debug, Default)]
+pub struct RefusalLogs {
+    queue_full: LogThrottle,
+    send_budget: LogThrottle,
+    domain_budget: LogThrottle,
+    redis: LogThrottle,
 }
 
 #[OpenApi]
@@ -115,10 +126,12 @@ impl OtpApi {
                 Rejected::new(e, RateLimited)
             })?;
         }
-        let mut job = Job::new(address.for_delivery(), Clock::System.now_ms());
+        let now = Clock::System.now_ms();
+        let mut job = Job::new(address.for_delivery(), now);
         job.trace = crate::telemetry::inject_current();
         let requested = self.codes.request(&address, &job).await;
-        match requested.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
+        let requested = requested.map_err(|e| Rejected::new(self.unavailable(e, now), Unavailable));
+        match requested? {
             GenerateOutcome::Queued => {
                 info!(to = %address.masked(), job_id = %job.id, "code requested");
                 let policy = self.codes.policy();
@@ -139,7 +152,9 @@ impl OtpApi {
                 Err(Rejected::new(e, RateLimited))
             }
             GenerateOutcome::QueueFull { retry_after } => {
-                warn!("generate refused: the queue is full");
+                if let Some(held_back) = self.quiet.queue_full.admit(now) {
+                    warn!(held_back, "generate refused: the queue is full");
+                }
                 let e = ApiError::busy("Too many codes are waiting to be sent", retry_after);
                 Err(Rejected::new(e, QueueFull))
             }
@@ -149,12 +164,20 @@ impl OtpApi {
             } => {
                 let (e, outcome) = match budget {
                     Budget::Global => {
-                        warn!("generate refused: the send budget is spent");
+                        if let Some(held_back) = self.quiet.send_budget.admit(now) {
+                            warn!(held_back, "generate refused: the send budget is spent");
+                        }
                         let e = ApiError::busy("The sending budget is spent", retry_after);
                         (e, SendBudget)
                     }
                     Budget::Domain => {
-                        warn!(domain = %address.domain(), "generate refused: the domain's send budget is spent");
+                        if let Some(held_back) = self.quiet.domain_budget.admit(now) {
+                            let domain = address.domain();
+                            warn!(
+                                domain,
+                                held_back, "generate refused: the domain's send budget is spent"
+                            );
+                        }
                         let e = ApiError::busy(
                             "The sending budget for this domain is spent",
                             retry_after,
@@ -196,7 +219,8 @@ impl OtpApi {
         if let (Ok(VerifyOutcome::Incorrect), Some((limiter, ip, now))) = (&verified, &client) {
             limiter.record_failure(*ip, *now);
         }
-        match verified.map_err(|e| Rejected::new(unavailable(e), Unavailable))? {
+        let now = Clock::System.now_ms();
+        match verified.map_err(|e| Rejected::new(self.unavailable(e, now), Unavailable))? {
             VerifyOutcome::Verified => {
                 info!(to = %address.masked(), "code verified");
                 Ok(VerifyResponse::Verified(Json(Verified {
@@ -215,6 +239,15 @@ impl OtpApi {
                 Err(Rejected::new(e, TooManyAttempts))
             }
         }
+    }
+
+    /// A Redis failure's answer; its log line at most once a second (an outage repeats it for
+    /// every request).
+    fn unavailable(&self, e: StoreError, now_ms: u64) -> ApiError {
+        if let Some(held_back) = self.quiet.redis.admit(now_ms) {
+            warn!(error = %e, held_back, "redis unavailable");
+        }
+        ApiError::unavailable()
     }
 
     /// The client, by the trusted-proxy rule. Our accept loop gives every request its peer's
@@ -247,32 +280,4 @@ impl<O> Rejected<O> {
 
 fn parse_address(email: &str) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(email).map_err(|e| ApiError::invalid(format!("email: {e}")))
-}
-
-fn unavailable(e: StoreError) -> ApiError {
-    warn!(error = %e, "redis unavailable");
-    ApiError::unavailable()
-}
-
-/// The API's description without the API: what `email-otp openapi` prints needs no Redis, key
-/// or policy, only the routes' static metadata.
-pub struct SpecOnly;
-
-impl OpenApi for SpecOnly {
-    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        OtpApi::meta()
-    }
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        OtpApi::register(registry);
-    }
-
-    fn add_routes(
-        self,
-        _: &mut std::collections::HashMap<
-            String,
-            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
-        >,
-    ) {
-    }
 }

@@ -1,6 +1,9 @@
 //! Logs (JSON or pretty) and, when `telemetry.otlp_endpoint` is set, OpenTelemetry traces over
 //! OTLP/HTTP. Jobs carry the W3C trace context, so a generate and its mail are one trace.
 mod log_writer;
+mod throttle;
+
+pub use throttle::LogThrottle;
 
 use std::collections::HashMap;
 

@@ -93,7 +93,17 @@ async fn past_the_queue_cap_generate_is_503_until_a_worker_makes_room() {
     }
     let r = s.app.generate("q3@example.com").await;
     assert_eq!(assert_busy(&r), 5);
-    assert_eq!(s.app.metric(QUEUE_FULL).await, 1.0);
+    // A flood of refusals is counted, but logged at most once a second.
+    for i in 0..19 {
+        let r = s.app.generate(&format!("flood{i}@example.com")).await;
+        assert_eq!(r.status, 503);
+    }
+    assert_eq!(s.app.metric(QUEUE_FULL).await, 20.0);
+    s.app
+        .wait_for_log("the queue is full", Duration::from_secs(5))
+        .await;
+    let lines = s.app.logs().matches("the queue is full").count();
+    assert!((1..=3).contains(&lines), "{lines} log lines for 20 refusals");
     // The refused address was not put on cooldown: once a worker drained the queue, it gets in.
     let _worker = s.spawn("worker").await;
     s.redis.wait_drained(Duration::from_secs(10)).await;
