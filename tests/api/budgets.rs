@@ -103,7 +103,10 @@ async fn past_the_queue_cap_generate_is_503_until_a_worker_makes_room() {
         .wait_for_log("the queue is full", Duration::from_secs(5))
         .await;
     let lines = s.app.logs().matches("the queue is full").count();
-    assert!((1..=3).contains(&lines), "{lines} log lines for 20 refusals");
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} log lines for 20 refusals"
+    );
     // The refused address was not put on cooldown: once a worker drained the queue, it gets in.
     let _worker = s.spawn("worker").await;
     s.redis.wait_drained(Duration::from_secs(10)).await;
