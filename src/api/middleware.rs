@@ -60,7 +60,7 @@ pub async fn edge<E: Endpoint>(
         _ => "other",
     };
     let span = if edge.traced {
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "http",
             otel.name = format!("{method} {route}"),
             otel.kind = "server",
@@ -68,11 +68,12 @@ pub async fn edge<E: Endpoint>(
             http.route = route,
             http.response.status_code = tracing::field::Empty,
             trace_id = tracing::field::Empty,
-        )
+        );
+        crate::telemetry::record_trace_id(&span);
+        span
     } else {
         tracing::Span::none()
     };
-    crate::telemetry::record_trace_id(&span);
     let started = Instant::now();
     let resp = async {
         let result = match limit_body(&mut req, edge.max_body_bytes).await {

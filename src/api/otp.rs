@@ -130,8 +130,7 @@ impl OtpApi {
         let mut job = Job::new(address.for_delivery(), now);
         job.trace = crate::telemetry::inject_current();
         let requested = self.codes.request(&address, &job).await;
-        let requested = requested.map_err(|e| Rejected::new(self.unavailable(e, now), Unavailable));
-        match requested? {
+        match requested.map_err(|e| Rejected::new(self.unavailable(e), Unavailable))? {
             GenerateOutcome::Queued => {
                 info!(to = %address.masked(), job_id = %job.id, "code requested");
                 let policy = self.codes.policy();
@@ -219,8 +218,7 @@ impl OtpApi {
         if let (Ok(VerifyOutcome::Incorrect), Some((limiter, ip, now))) = (&verified, &client) {
             limiter.record_failure(*ip, *now);
         }
-        let now = Clock::System.now_ms();
-        match verified.map_err(|e| Rejected::new(self.unavailable(e, now), Unavailable))? {
+        match verified.map_err(|e| Rejected::new(self.unavailable(e), Unavailable))? {
             VerifyOutcome::Verified => {
                 info!(to = %address.masked(), "code verified");
                 Ok(VerifyResponse::Verified(Json(Verified {
@@ -243,8 +241,8 @@ impl OtpApi {
 
     /// A Redis failure's answer; its log line at most once a second (an outage repeats it for
     /// every request).
-    fn unavailable(&self, e: StoreError, now_ms: u64) -> ApiError {
-        if let Some(held_back) = self.quiet.redis.admit(now_ms) {
+    fn unavailable(&self, e: StoreError) -> ApiError {
+        if let Some(held_back) = self.quiet.redis.admit(Clock::System.now_ms()) {
             warn!(error = %e, held_back, "redis unavailable");
         }
         ApiError::unavailable()

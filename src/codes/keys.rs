@@ -9,6 +9,9 @@ pub struct AddressKeys {
     prefix: String,
     /// The global send budget, under the queue's hash tag like the limit keys.
     pub global_budget: String,
+    /// What the generate script is given for a domain budget that is off: it never writes it, and
+    /// naming a real domain's key would cost an HMAC per request for nothing.
+    pub domain_budget_off: String,
 }
 
 /// Keys of one address's code and failure counter.
@@ -18,12 +21,11 @@ pub struct CodeKeys {
     pub fails: String,
 }
 
-/// Keys of one address's generate limits, and its domain's send budget.
+/// Keys of one address's generate limits.
 #[derive(Debug, Clone)]
 pub struct LimitKeys {
     pub cooldown: String,
     pub hour: String,
-    pub domain_budget: String,
 }
 
 impl AddressKeys {
@@ -31,6 +33,7 @@ impl AddressKeys {
         Self {
             prefix: prefix.to_owned(),
             global_budget: format!("{{{prefix}}}:budget:global"),
+            domain_budget_off: format!("{{{prefix}}}:budget:domain:off"),
         }
     }
 
@@ -45,12 +48,16 @@ impl AddressKeys {
     /// Limit keys live under the queue's hash tag because the generate script also enqueues.
     pub fn limit_keys(&self, mac: &MacKey, address: &EmailAddress) -> LimitKeys {
         let tag = mac.address_tag("limit", &address.limit_key());
-        let domain = mac.address_tag("domain", address.domain());
         LimitKeys {
             cooldown: format!("{{{}}}:limit:{tag}:cooldown", self.prefix),
             hour: format!("{{{}}}:limit:{tag}:hour", self.prefix),
-            domain_budget: format!("{{{}}}:budget:domain:{domain}", self.prefix),
         }
+    }
+
+    /// The send budget of the address's domain, under the queue's hash tag too.
+    pub fn domain_budget(&self, mac: &MacKey, address: &EmailAddress) -> String {
+        let tag = mac.address_tag("domain", address.domain());
+        format!("{{{}}}:budget:domain:{tag}", self.prefix)
     }
 }
 
@@ -73,11 +80,13 @@ mod tests {
         let code = keys.code_keys(&mac, &a);
         assert_eq!(hash_tag(&code.code), hash_tag(&code.fails));
         let limit = keys.limit_keys(&mac, &a);
+        let domain = keys.domain_budget(&mac, &a);
         let same_slot = [
             &limit.cooldown,
             &limit.hour,
-            &limit.domain_budget,
+            &domain,
             &keys.global_budget,
+            &keys.domain_budget_off,
             &queue.pending,
             &queue.wake,
             &queue.delayed,
@@ -86,5 +95,6 @@ mod tests {
             assert_eq!(hash_tag(k), "otp", "{k}");
         }
         assert!(!code.code.contains("user") && !limit.hour.contains("example"));
+        assert!(!domain.contains("example") && domain != keys.domain_budget_off);
     }
 }

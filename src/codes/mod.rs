@@ -105,6 +105,10 @@ impl Codes {
     ) -> Result<GenerateOutcome, StoreError> {
         let payload = job.to_json();
         let k = self.keys.limit_keys(&self.mac, address);
+        let domain_budget = match self.policy.send.per_domain_per_minute {
+            Some(_) => self.keys.domain_budget(&self.mac, address),
+            None => self.keys.domain_budget_off.clone(),
+        };
         let cooldown = millis(self.policy.email_cooldown).to_string();
         let per_hour = self.policy.email_per_hour.to_string();
         let window = HOUR_MS.to_string();
@@ -123,7 +127,7 @@ impl Codes {
                     &self.queue.wake,
                     &self.queue.delayed,
                     &self.keys.global_budget,
-                    &k.domain_budget,
+                    &domain_budget,
                 ],
                 &[
                     cooldown.as_bytes(),
