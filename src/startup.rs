@@ -16,7 +16,7 @@ use crate::health::Health;
 use crate::limits::{FailureLimiter, IpLimiter};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
-use crate::queue::{Queue, QueueKeys, RetryPolicy};
+use crate::queue::{Partitions, Queue, RetryPolicy};
 use crate::store::Store;
 use crate::supervisor::{Stage, Supervisor};
 use crate::worker::{Worker, WorkerConfig};
@@ -99,12 +99,13 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     }
     .context("redis.url is not a valid Redis URL")?
     .observed_by(metrics.clone());
-    let keys = QueueKeys::new(&config.redis.key_prefix);
+    let partitions = Partitions::new(&config.redis.key_prefix, config.queue.partitions);
     let mac = MacKey::new(config.otp.hmac_key.expose().as_bytes());
     let health = Health::new(metrics.clone());
     let codes = Codes::new(
         store.clone(),
         &config.redis.key_prefix,
+        partitions.clone(),
         mac,
         policy(&config),
     );
@@ -131,7 +132,7 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     let mut tasks = Supervisor::new(health.clone());
     let admin = admin_app(AdminState::new(
         store.clone(),
-        keys.clone(),
+        partitions.clone(),
         metrics.clone(),
         health.clone(),
     ));
@@ -198,7 +199,15 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     }
 
     if let Some(mailer) = mailer {
-        let worker = worker(&config, &store, &keys, codes, mailer, &metrics, &health);
+        let worker = worker(
+            &config,
+            &store,
+            &partitions,
+            codes,
+            mailer,
+            &metrics,
+            &health,
+        );
         // Lease renewal, reaping and promotion outlive the worker's drain (a later stage), so the
         // leases of jobs still finishing stay renewed.
         let maintenance = worker.maintenance();
@@ -226,7 +235,7 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
 fn worker(
     config: &Config,
     store: &Store,
-    keys: &QueueKeys,
+    partitions: &Partitions,
     codes: Codes,
     mailer: Mailer,
     metrics: &Metrics,
@@ -243,7 +252,7 @@ fn worker(
         renew_every: w.renew_every,
         lease: w.lease,
     };
-    let queue = Queue::new(store.clone(), keys.clone(), Clock::System, w.lease)
+    let queue = Queue::new(store.clone(), partitions.clone(), Clock::System, w.lease)
         .with_dead_letters(w.dead_letters);
     let (metrics, health) = (metrics.clone(), health.clone());
     Worker::new(queue, codes, mailer, metrics, health, worker_config)

@@ -9,13 +9,13 @@ use tracing::warn;
 
 use crate::health::{Health, QueueStatus, Status};
 use crate::metrics::Metrics;
-use crate::queue::{self, Depth, QueueKeys};
+use crate::queue::{self, Depth, Partitions};
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Store,
-    pub keys: QueueKeys,
+    pub partitions: Partitions,
     pub metrics: Metrics,
     pub health: Health,
     /// One scrape at a time: a failed read must not interleave with a good one and leave stale
@@ -24,20 +24,21 @@ pub struct AdminState {
 }
 
 impl AdminState {
-    pub fn new(store: Store, keys: QueueKeys, metrics: Metrics, health: Health) -> Self {
+    pub fn new(store: Store, partitions: Partitions, metrics: Metrics, health: Health) -> Self {
         Self {
             store,
-            keys,
+            partitions,
             metrics,
             health,
             scrape: Arc::default(),
         }
     }
 
-    /// Queue depth read now; the round trip also counts as a Redis reachability reading.
-    async fn depth(&self) -> Option<Depth> {
+    /// Every partition's depth read now; the round trip also counts as a Redis reachability
+    /// reading.
+    async fn depth(&self) -> Option<Vec<Depth>> {
         let started = Instant::now();
-        match queue::depth(&self.store, &self.keys).await {
+        match queue::depth(&self.store, &self.partitions).await {
             Ok(d) => {
                 self.health.record_redis(Some(started.elapsed()));
                 Some(d)
@@ -90,7 +91,8 @@ fn readyz(Data(state): Data<&AdminState>) -> Response {
 
 #[handler]
 async fn status(Data(state): Data<&AdminState>) -> Json<Status> {
-    let queue = QueueStatus::from_depth(state.depth().await);
+    let depth = state.depth().await;
+    let queue = QueueStatus::from_depth(depth.as_deref().map(Depth::sum));
     Json(Status::gather(&state.health, queue))
 }
 
@@ -100,7 +102,7 @@ async fn status(Data(state): Data<&AdminState>) -> Json<Status> {
 async fn scrape_metrics(Data(state): Data<&AdminState>) -> Response {
     let _one_at_a_time = state.scrape.lock().await;
     let depth = state.depth().await;
-    state.metrics.set_queue_depth(depth.as_ref());
+    state.metrics.set_queue_depth(depth.as_deref());
     state
         .metrics
         .encode()
@@ -131,7 +133,7 @@ mod tests {
         let metrics = Metrics::new();
         admin_app(AdminState::new(
             store,
-            QueueKeys::new("otp"),
+            Partitions::single("otp"),
             metrics,
             health.clone(),
         ))

@@ -24,12 +24,16 @@ pub enum Budget {
 }
 
 /// The script arguments of the budgets: (global interval, domain interval, max depth), with 0
-/// for each one that is off.
-pub fn script_args(b: &SendBudgets) -> [String; 3] {
+/// for each one that is off. With the queue in `partitions` partitions each holds its share: the
+/// intervals grow by the count and the depth cap is divided by it (rounded up, at least 1).
+pub fn script_args(b: &SendBudgets, partitions: usize) -> [String; 3] {
+    let n = partitions.max(1) as u64;
     [
-        interval_us(b.per_minute).to_string(),
-        interval_us(b.per_domain_per_minute).to_string(),
-        b.queue_max_depth.map_or(0, |d| d.get()).to_string(),
+        (interval_us(b.per_minute) * n).to_string(),
+        (interval_us(b.per_domain_per_minute) * n).to_string(),
+        b.queue_max_depth
+            .map_or(0, |d| d.get().div_ceil(n))
+            .to_string(),
     ]
 }
 
@@ -50,9 +54,24 @@ mod tests {
             per_domain_per_minute: None,
             queue_max_depth: std::num::NonZeroU64::new(7),
         };
-        assert_eq!(script_args(&b), ["100000", "0", "7"]);
+        assert_eq!(script_args(&b, 1), ["100000", "0", "7"]);
         let fastest = NonZeroU32::new(1_000_000);
         assert_eq!(interval_us(fastest), 60);
-        assert_eq!(script_args(&SendBudgets::default()), ["0", "0", "0"]);
+        assert_eq!(script_args(&SendBudgets::default(), 1), ["0", "0", "0"]);
+    }
+
+    #[test]
+    fn each_partition_holds_its_share() {
+        let b = SendBudgets {
+            per_minute: NonZeroU32::new(600),
+            per_domain_per_minute: NonZeroU32::new(60),
+            queue_max_depth: std::num::NonZeroU64::new(50_000),
+        };
+        assert_eq!(script_args(&b, 16), ["1600000", "16000000", "3125"]);
+        let tiny = SendBudgets {
+            queue_max_depth: std::num::NonZeroU64::new(3),
+            ..b
+        };
+        assert_eq!(script_args(&tiny, 16)[2], "1");
     }
 }

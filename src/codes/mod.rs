@@ -9,13 +9,13 @@ mod tests;
 use std::time::Duration;
 
 pub use budgets::{BURST_TOLERANCE_US, Budget, QUEUE_FULL_RETRY};
-pub use keys::{AddressKeys, CodeKeys, LimitKeys};
+pub use keys::{AddressKeys, BudgetKeys, CodeKeys, LimitKeys};
 use scripts::SCRIPTS;
 
 use crate::clock::millis;
 use crate::config::SendBudgets;
 use crate::domain::{CodeMac, EmailAddress, MacKey, OtpCode};
-use crate::queue::{Job, QueueKeys, WAKE_TOKENS};
+use crate::queue::{Job, Partitions, WAKE_TOKENS};
 use crate::store::{Store, StoreError};
 
 /// Limits and lifetimes from the configuration.
@@ -76,19 +76,27 @@ pub enum Activation {
 pub struct Codes {
     store: Store,
     keys: AddressKeys,
-    queue: QueueKeys,
     mac: MacKey,
     policy: Policy,
+    /// The generate script's budget and cap arguments: each partition's share.
+    budget_args: [String; 3],
 }
 
 impl Codes {
-    pub fn new(store: Store, prefix: &str, mac: MacKey, policy: Policy) -> Self {
+    pub fn new(
+        store: Store,
+        prefix: &str,
+        partitions: Partitions,
+        mac: MacKey,
+        policy: Policy,
+    ) -> Self {
+        let budget_args = budgets::script_args(&policy.send, partitions.count());
         Self {
             store,
-            keys: AddressKeys::new(prefix),
-            queue: QueueKeys::new(prefix),
+            keys: AddressKeys::new(prefix, partitions),
             mac,
             policy,
+            budget_args,
         }
     }
 
@@ -96,8 +104,9 @@ impl Codes {
         &self.policy
     }
 
-    /// Checks the per-address limits, the queue's depth and the send budgets and, when they all
-    /// allow it, queues `job` in the same step. The job's creation time is the budgets' "now".
+    /// Checks the per-address limits, the queue partition's depth and its share of the send
+    /// budgets and, when they all allow it, queues `job` in the address's partition in the same
+    /// step. The job's creation time is the budgets' "now".
     pub async fn request(
         &self,
         address: &EmailAddress,
@@ -105,14 +114,15 @@ impl Codes {
     ) -> Result<GenerateOutcome, StoreError> {
         let payload = job.to_json();
         let k = self.keys.limit_keys(&self.mac, address);
+        let (queue, budget) = (self.keys.queue(k.partition), self.keys.budgets(k.partition));
         let domain_budget = match self.policy.send.per_domain_per_minute {
-            Some(_) => self.keys.domain_budget(&self.mac, address),
-            None => self.keys.domain_budget_off.clone(),
+            Some(_) => self.keys.domain_budget(&self.mac, address, k.partition),
+            None => budget.domain_off.clone(),
         };
         let cooldown = millis(self.policy.email_cooldown).to_string();
         let per_hour = self.policy.email_per_hour.to_string();
         let window = HOUR_MS.to_string();
-        let [global, domain, max_depth] = budgets::script_args(&self.policy.send);
+        let [global, domain, max_depth] = &self.budget_args;
         let now_us = job.created_ms.saturating_mul(1000).to_string();
         let tolerance = BURST_TOLERANCE_US.to_string();
         let full_retry = millis(QUEUE_FULL_RETRY).to_string();
@@ -123,10 +133,10 @@ impl Codes {
                 &[
                     &k.cooldown,
                     &k.hour,
-                    &self.queue.pending,
-                    &self.queue.wake,
-                    &self.queue.delayed,
-                    &self.keys.global_budget,
+                    &queue.pending,
+                    &queue.wake,
+                    &queue.delayed,
+                    &budget.global,
                     &domain_budget,
                 ],
                 &[

@@ -4,11 +4,16 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use super::*;
+use crate::queue::QueueKeys;
 use crate::store::test_server::Redis;
 
 const T0: u64 = 1_800_000_000_000;
 
 fn codes_on(redis: &Redis, send: SendBudgets) -> Codes {
+    codes_in(redis, send, Partitions::single("t"))
+}
+
+fn codes_in(redis: &Redis, send: SendBudgets, partitions: Partitions) -> Codes {
     let policy = Policy {
         code_ttl: Duration::from_secs(600),
         digits: 6,
@@ -18,7 +23,13 @@ fn codes_on(redis: &Redis, send: SendBudgets) -> Codes {
         verify_failures_per_hour: 100,
         send,
     };
-    Codes::new(redis.store(), "t", MacKey::new(b"test key"), policy)
+    Codes::new(
+        redis.store(),
+        "t",
+        partitions,
+        MacKey::new(b"test key"),
+        policy,
+    )
 }
 
 fn per_minute(n: u32) -> Option<NonZeroU32> {
@@ -172,4 +183,40 @@ async fn with_everything_off_no_budget_key_is_written() {
     assert_eq!(queued, 50);
     let budget_keys: Vec<String> = redis.cmd(&["KEYS", "*budget*"]).await;
     assert!(budget_keys.is_empty(), "{budget_keys:?}");
+}
+
+#[tokio::test]
+async fn with_partitions_each_address_is_queued_in_its_own_and_caps_are_shares() {
+    let redis = Redis::start(&[]).await;
+    let partitions = Partitions::new("t", std::num::NonZeroU16::new(4).unwrap());
+    let send = SendBudgets {
+        queue_max_depth: NonZeroU64::new(8),
+        ..SendBudgets::default()
+    };
+    let codes = codes_in(&redis, send, partitions.clone());
+    let mac = MacKey::new(b"test key");
+    let mut expected = [0i64; 4];
+    let mut full = 0;
+    for i in 0..40 {
+        let a = format!("user{i}@example.com");
+        let p = codes
+            .keys
+            .limit_keys(&mac, &EmailAddress::parse(&a).unwrap())
+            .partition;
+        match ask(&codes, &a, T0).await {
+            GenerateOutcome::Queued => expected[p] += 1,
+            GenerateOutcome::QueueFull { .. } => full += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    for (p, keys) in partitions.all() {
+        let n: i64 = redis.cmd(&["LLEN", &keys.pending]).await;
+        assert_eq!(n, expected[p], "partition {p}");
+        assert!(
+            n <= 2,
+            "each partition holds its share of the cap of 8: {n}"
+        );
+    }
+    assert_eq!(expected.iter().sum::<i64>() + full, 40);
+    assert_eq!(expected, [2, 2, 2, 2]);
 }

@@ -2,6 +2,7 @@
 //! Secrets also come from `<key>_file` (`OTP_OTP__HMAC_KEY_FILE`), which is how Kubernetes mounts them.
 mod checks;
 mod limits;
+mod queue;
 mod secret;
 mod settings;
 mod validated;
@@ -12,6 +13,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::{DeadLetters, SendBudgets, ServerLimits};
+pub use queue::{MAX_PARTITIONS, QueueConfig, QueueSettings};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
 pub use validated::*;

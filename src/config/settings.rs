@@ -17,6 +17,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub smtp: SmtpSettings,
     pub worker: WorkerSettings,
+    pub queue: super::QueueSettings,
     pub telemetry: TelemetrySettings,
     pub log: LogSettings,
 }

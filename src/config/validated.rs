@@ -25,6 +25,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub smtp: SmtpConfig,
     pub worker: WorkerConfig,
+    pub queue: super::QueueConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -270,6 +271,7 @@ impl Config {
             mail,
             smtp,
             worker,
+            queue: super::QueueConfig::from_settings(&s.queue)?,
             settings: s,
         })
     }

@@ -101,6 +101,16 @@ impl Metrics {
                     &["state"],
                 ),
             ),
+            queue_partition_depth: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "email_otp_queue_partition_depth",
+                        "Jobs in each queue partition by state, read from Redis.",
+                    ),
+                    &["partition", "state"],
+                ),
+            ),
             queue_oldest_age: reg(
                 &r,
                 GaugeVec::new(

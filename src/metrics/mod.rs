@@ -57,6 +57,8 @@ pub struct MetricSet {
     /// Vectors, even the unlabelled age: `reset()` drops their series, so a scrape that cannot
     /// read the queue shows no value instead of a stale one.
     pub queue_depth: IntGaugeVec,
+    /// The same by partition (label `partition`, its index), so an uneven spread shows.
+    pub queue_partition_depth: IntGaugeVec,
     pub queue_oldest_age: GaugeVec,
     pub jobs: OutcomeCounter<outcome::Job>,
     pub jobs_reaped: IntCounter,
@@ -114,19 +116,25 @@ impl MetricSet {
             .observe(took.as_secs_f64());
     }
 
-    /// Sets the queue gauges from one read of Redis, or removes them when the read failed.
-    pub fn set_queue_depth(&self, depth: Option<&crate::queue::Depth>) {
-        let Some(d) = depth else {
+    /// Sets the queue gauges from one read of every partition, or removes them when the read
+    /// failed.
+    pub fn set_queue_depth(&self, partitions: Option<&[crate::queue::Depth]>) {
+        let Some(parts) = partitions else {
             self.queue_depth.reset();
+            self.queue_partition_depth.reset();
             self.queue_oldest_age.reset();
             return;
         };
-        for (s, v) in [
-            ("pending", d.pending),
-            ("processing", d.processing),
-            ("delayed", d.delayed),
-            ("dead", d.dead),
-        ] {
+        for (i, p) in parts.iter().enumerate() {
+            let i = i.to_string();
+            for (s, v) in by_state(p) {
+                self.queue_partition_depth
+                    .with_label_values(&[&i, s])
+                    .set(v);
+            }
+        }
+        let d = crate::queue::Depth::sum(parts);
+        for (s, v) in by_state(&d) {
             self.queue_depth.with_label_values(&[s]).set(v);
         }
         let age = d.oldest_pending_age_ms.map_or(0.0, |ms| ms as f64 / 1000.0);
@@ -148,6 +156,15 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+fn by_state(d: &crate::queue::Depth) -> [(&'static str, i64); 4] {
+    [
+        ("pending", d.pending),
+        ("processing", d.processing),
+        ("delayed", d.delayed),
+        ("dead", d.dead),
+    ]
 }
 
 #[cfg(test)]
@@ -212,12 +229,20 @@ mod tests {
             oldest_pending_age_ms: Some(1500),
             ..Depth::default()
         };
-        m.set_queue_depth(Some(&depth));
+        let other = Depth {
+            pending: 2,
+            oldest_pending_age_ms: Some(700),
+            ..Depth::default()
+        };
+        m.set_queue_depth(Some(&[depth, other]));
         let text = m.encode();
-        assert!(
-            text.contains("email_otp_queue_depth{state=\"pending\"} 3"),
-            "{text}"
-        );
+        for series in [
+            "email_otp_queue_depth{state=\"pending\"} 5",
+            "email_otp_queue_partition_depth{partition=\"0\",state=\"pending\"} 3",
+            "email_otp_queue_partition_depth{partition=\"1\",state=\"pending\"} 2",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
         assert!(
             text.contains("email_otp_queue_oldest_pending_age_seconds 1.5"),
             "{text}"
@@ -225,7 +250,7 @@ mod tests {
         m.set_queue_depth(None);
         let text = m.encode();
         assert!(!text.contains("email_otp_queue_"), "{text}");
-        m.set_queue_depth(Some(&Depth::default()));
+        m.set_queue_depth(Some(&[Depth::default()]));
         assert!(
             m.encode()
                 .contains("email_otp_queue_oldest_pending_age_seconds 0")

@@ -1,11 +1,13 @@
-//! The queue's key names. They all share the hash tag `{prefix}`, so every queue script touches
-//! one Redis Cluster slot.
+//! The key names of one queue partition. They all share the partition's hash tag, so every queue
+//! script touches one Redis Cluster slot.
 
 /// Most wake-up tokens the wake list keeps: enough to wake every idle worker of a large fleet.
 pub const WAKE_TOKENS: &str = "64";
 
 #[derive(Debug, Clone)]
 pub struct QueueKeys {
+    /// The hash tag (without braces) every key of this partition carries.
+    tag: String,
     /// Jobs waiting for a worker (list; producers push left, workers take right).
     pub pending: String,
     /// Jobs being worked on (zset: member "<lease id>:<job>", score = lease deadline in ms).
@@ -21,9 +23,15 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
+    /// The keys of the single (or first) partition under `prefix`.
     pub fn new(prefix: &str) -> Self {
-        let q = format!("{{{prefix}}}:queue");
+        Self::for_tag(prefix)
+    }
+
+    pub fn for_tag(tag: &str) -> Self {
+        let q = format!("{{{tag}}}:queue");
         Self {
+            tag: tag.to_owned(),
             pending: format!("{q}:pending"),
             processing: format!("{q}:processing"),
             delayed: format!("{q}:delayed"),
@@ -31,5 +39,9 @@ impl QueueKeys {
             wake: format!("{q}:wake"),
             lease_seq: format!("{q}:lease_seq"),
         }
+    }
+
+    pub fn tag(&self) -> &str {
+        &self.tag
     }
 }

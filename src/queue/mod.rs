@@ -2,19 +2,24 @@
 //! (under a lease with a deadline), the delayed zset (a retry) or the dead list. A worker renews
 //! the leases of the jobs it works on; any lease not renewed in time (its worker died, stalled,
 //! was stopped or gave up after a Redis error) is reaped back to pending, so no job is stranded.
+//! The queue is split into partitions (`partitions.rs`), each a complete queue on its own slot.
 mod backoff;
+mod depth;
 mod job;
 mod keys;
 mod lease;
+mod partitions;
 mod scripts;
 mod waker;
 
 use std::time::Duration;
 
 pub use backoff::{RetryPlan, RetryPolicy, retry_delay};
+pub use depth::{Depth, depth};
 pub use job::Job;
 pub use keys::{QueueKeys, WAKE_TOKENS};
 pub use lease::{Lease, MalformedLease};
+pub use partitions::{Partitions, slot};
 pub use waker::{WAIT, Waker};
 
 pub use crate::config::DeadLetters;
@@ -22,19 +27,10 @@ pub use crate::config::DeadLetters;
 use scripts::SCRIPTS;
 
 use crate::clock::Clock;
-use crate::store::{RedisOp, Store, StoreError};
+use crate::store::{RedisOp, Script, Store, StoreError};
 
 /// Most jobs moved by one promote or reap call; the next tick moves the rest.
 const BATCH: &str = "500";
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Depth {
-    pub pending: i64,
-    pub processing: i64,
-    pub delayed: i64,
-    pub dead: i64,
-    pub oldest_pending_age_ms: Option<u64>,
-}
 
 /// How a lease ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +53,7 @@ impl Settled {
 #[derive(Clone)]
 pub struct Queue {
     store: Store,
-    keys: QueueKeys,
+    partitions: Partitions,
     clock: Clock,
     lease: Duration,
     dead: DeadLetters,
@@ -65,10 +61,10 @@ pub struct Queue {
 
 impl Queue {
     /// `lease`: how long a claimed job stays with its worker without a renewal.
-    pub fn new(store: Store, keys: QueueKeys, clock: Clock, lease: Duration) -> Self {
+    pub fn new(store: Store, partitions: Partitions, clock: Clock, lease: Duration) -> Self {
         Self {
             store,
-            keys,
+            partitions,
             clock,
             lease,
             dead: DeadLetters::default(),
@@ -84,16 +80,24 @@ impl Queue {
         &self.clock
     }
 
-    /// The waiter for idle periods, with its own blocking connection.
-    pub fn waker(&self) -> Waker {
-        Waker::new(self.store.clone(), self.keys.wake.clone())
+    pub fn partitions(&self) -> &Partitions {
+        &self.partitions
     }
 
-    /// Leases up to `n` pending jobs, oldest first, in one round trip.
-    pub async fn claim(&self, n: usize) -> Result<Vec<Lease>, StoreError> {
+    /// The waiter for idle periods of one partition, with its own blocking connection.
+    pub fn waker(&self, partition: usize) -> Waker {
+        Waker::new(self.store.clone(), self.keys(partition).wake.clone())
+    }
+
+    fn keys(&self, partition: usize) -> &QueueKeys {
+        self.partitions.keys(partition)
+    }
+
+    /// Leases up to `n` pending jobs of one partition, oldest first, in one round trip.
+    pub async fn claim(&self, partition: usize, n: usize) -> Result<Vec<Lease>, StoreError> {
         let n = n.to_string();
         let deadline = self.clock.after(self.lease).to_string();
-        let k = &self.keys;
+        let k = self.keys(partition);
         let members: Vec<String> = self
             .store
             .invoke(
@@ -104,13 +108,16 @@ impl Queue {
             .await?;
         members
             .into_iter()
-            .map(|m| Lease::from_member(m).map_err(|e| StoreError::Protocol(e.to_string())))
+            .map(|m| {
+                Lease::in_partition(m, partition).map_err(|e| StoreError::Protocol(e.to_string()))
+            })
             .collect()
     }
 
     /// Ends a lease: the job is done.
     pub async fn ack(&self, lease: &Lease) -> Result<Settled, StoreError> {
-        let (processing, member) = (self.keys.processing.clone(), lease.member().to_owned());
+        let processing = self.keys(lease.partition()).processing.clone();
+        let member = lease.member().to_owned();
         let removed: i64 = self
             .store
             .run(RedisOp::Ack, |mut c| async move {
@@ -132,7 +139,7 @@ impl Queue {
         due_ms: u64,
     ) -> Result<Settled, StoreError> {
         let (next, due) = (next.to_json(), due_ms.to_string());
-        let k = &self.keys;
+        let k = self.keys(lease.partition());
         let moved: i64 = self
             .store
             .invoke(
@@ -151,7 +158,7 @@ impl Queue {
         lease: &Lease,
         annotated: &str,
     ) -> Result<(Settled, u64), StoreError> {
-        let k = &self.keys;
+        let k = self.keys(lease.partition());
         let max = self.dead.max.to_string();
         let cutoff = self
             .clock
@@ -174,64 +181,63 @@ impl Queue {
         Ok((Settled::from_moved(moved), trimmed))
     }
 
-    /// Renews the leases of jobs still being worked on; returns how many were still held.
+    /// Renews the leases of jobs still being worked on (one call per partition that has any);
+    /// returns how many were still held.
     pub async fn extend(&self, leases: &[Lease]) -> Result<i64, StoreError> {
         let deadline = self.clock.after(self.lease).to_string();
-        let mut args: Vec<&[u8]> = vec![deadline.as_bytes()];
-        args.extend(leases.iter().map(|l| l.member().as_bytes()));
-        self.store
-            .invoke(&SCRIPTS.extend, &[&self.keys.processing], &args)
+        let mut held = 0;
+        for (partition, k) in self.partitions.all() {
+            let mut args: Vec<&[u8]> = vec![deadline.as_bytes()];
+            args.extend(
+                leases
+                    .iter()
+                    .filter(|l| l.partition() == partition)
+                    .map(|l| l.member().as_bytes()),
+            );
+            if args.len() > 1 {
+                let n: i64 = self
+                    .store
+                    .invoke(&SCRIPTS.extend, &[&k.processing], &args)
+                    .await?;
+                held += n;
+            }
+        }
+        Ok(held)
+    }
+
+    /// Moves due retries back to pending in every partition; returns how many, and the first
+    /// error if a partition failed (the others still ran).
+    pub async fn promote_due(&self) -> (i64, Option<StoreError>) {
+        self.each_partition(&SCRIPTS.promote, |k| [&k.delayed, &k.pending, &k.wake])
             .await
     }
 
-    /// Moves due retries back to pending; returns how many.
-    pub async fn promote_due(&self) -> Result<i64, StoreError> {
+    /// Returns the jobs of expired leases to pending in every partition; returns how many, and
+    /// the first error if a partition failed (the others still ran).
+    pub async fn reap(&self) -> (i64, Option<StoreError>) {
+        self.each_partition(&SCRIPTS.reap, |k| [&k.processing, &k.pending, &k.wake])
+            .await
+    }
+
+    /// Runs a (now, batch, wake tokens) script on each partition; sums what they moved. A
+    /// partition that fails does not stop the others.
+    async fn each_partition<'k>(
+        &'k self,
+        script: &Script,
+        keys: impl Fn(&'k QueueKeys) -> [&'k String; 3],
+    ) -> (i64, Option<StoreError>) {
         let now = self.clock.now_ms().to_string();
-        let k = &self.keys;
-        self.store
-            .invoke(
-                &SCRIPTS.promote,
-                &[&k.delayed, &k.pending, &k.wake],
-                &[now.as_bytes(), BATCH.as_bytes(), WAKE_TOKENS.as_bytes()],
-            )
-            .await
+        let args = [now.as_bytes(), BATCH.as_bytes(), WAKE_TOKENS.as_bytes()];
+        let (mut moved, mut first_error) = (0, None);
+        for (_, k) in self.partitions.all() {
+            let [a, b, c] = keys(k);
+            match self.store.invoke::<i64>(script, &[a, b, c], &args).await {
+                Ok(n) => moved += n,
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        (moved, first_error)
     }
-
-    /// Returns the jobs of expired leases to pending; returns how many.
-    pub async fn reap(&self) -> Result<i64, StoreError> {
-        let now = self.clock.now_ms().to_string();
-        let k = &self.keys;
-        self.store
-            .invoke(
-                &SCRIPTS.reap,
-                &[&k.processing, &k.pending, &k.wake],
-                &[now.as_bytes(), BATCH.as_bytes(), WAKE_TOKENS.as_bytes()],
-            )
-            .await
-    }
-}
-
-/// Reads queue depth by state in one script call; used by `/metrics` in every mode.
-pub async fn depth(store: &Store, keys: &QueueKeys) -> Result<Depth, StoreError> {
-    let k = [
-        keys.pending.as_str(),
-        keys.processing.as_str(),
-        keys.delayed.as_str(),
-        keys.dead.as_str(),
-    ];
-    let (pending, processing, delayed, dead, oldest): (i64, i64, i64, i64, Option<String>) =
-        store.invoke(&SCRIPTS.depth, &k, &[]).await?;
-    let now = Clock::System.now_ms();
-    let oldest_pending_age_ms = oldest
-        .and_then(|raw| Job::parse(&raw).ok())
-        .map(|j| j.age_ms(now));
-    Ok(Depth {
-        pending,
-        processing,
-        delayed,
-        dead,
-        oldest_pending_age_ms,
-    })
 }
 
 #[cfg(test)]

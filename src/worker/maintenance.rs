@@ -31,17 +31,17 @@ pub async fn run(
                 {
                     warn!(error = %e, leases = held.len(), "renewing leases failed");
                 }
-                match queue.reap().await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        metrics.jobs_reaped.inc_by(n.unsigned_abs());
-                        info!(jobs = n, "returned jobs of expired leases to pending");
-                    }
-                    Err(e) => warn!(error = %e, "reaping failed"),
+                let (reaped, failed) = queue.reap().await;
+                if reaped > 0 {
+                    metrics.jobs_reaped.inc_by(reaped.unsigned_abs());
+                    info!(jobs = reaped, "returned jobs of expired leases to pending");
+                }
+                if let Some(e) = failed {
+                    warn!(error = %e, "reaping failed");
                 }
             }
             _ = promote.tick() => {
-                if let Err(e) = queue.promote_due().await {
+                if let (_, Some(e)) = queue.promote_due().await {
                     warn!(error = %e, "promoting due retries failed");
                 }
             }

@@ -93,13 +93,33 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown`, then finishes the jobs in flight and returns.
+    /// Runs until `shutdown`, then finishes the jobs in flight and returns. One consumer per
+    /// queue partition; all share the worker's `concurrency` slots, which a waiting consumer
+    /// gets in turn (the semaphore is fair), so busy partitions share the worker evenly.
     pub async fn run(self, shutdown: CancellationToken) {
         let r = &self.runner;
         let concurrency = r.config.concurrency;
-        info!(concurrency, "worker started");
+        let partitions = r.queue.partitions().count();
+        info!(concurrency, partitions, "worker started");
         let slots = Arc::new(Semaphore::new(concurrency));
-        let mut waker = r.queue.waker();
+        let consumers = (0..partitions).map(|p| self.consume(p, &slots, &shutdown));
+        futures_util::future::join_all(consumers).await;
+        info!("worker draining in-flight jobs");
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        let _drained = slots.acquire_many(all).await;
+        info!("worker stopped");
+    }
+
+    /// Takes the jobs of one partition until `shutdown`; idle, it blocks on the partition's
+    /// wake list.
+    async fn consume(
+        &self,
+        partition: usize,
+        slots: &Arc<Semaphore>,
+        shutdown: &CancellationToken,
+    ) {
+        let r = &self.runner;
+        let mut waker = r.queue.waker(partition);
         let mut backoff = Duration::from_millis(100);
         loop {
             let first = tokio::select! {
@@ -113,7 +133,7 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let failed = match r.queue.claim(permits.len()).await {
+            let failed = match r.queue.claim(partition, permits.len()).await {
                 Ok(leases) if leases.is_empty() => {
                     drop(permits);
                     tokio::select! {
@@ -137,7 +157,7 @@ impl Worker {
             match failed {
                 None => backoff = Duration::from_millis(100),
                 Some(e) => {
-                    warn!(error = %e, "taking jobs failed; retrying");
+                    warn!(error = %e, partition, "taking jobs failed; retrying");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}
@@ -146,9 +166,5 @@ impl Worker {
                 }
             }
         }
-        info!("worker draining in-flight jobs");
-        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
-        let _drained = slots.acquire_many(all).await;
-        info!("worker stopped");
     }
 }
