@@ -1,6 +1,7 @@
 //! Integration tests: the real binary, a real redis-server and a real SMTP server per test.
 mod app;
 mod fault_kit;
+mod fleet;
 mod helpers;
 mod smtp_session;
 mod smtp_sink;
@@ -19,6 +20,7 @@ mod mta;
 mod readiness;
 mod redis_tls;
 mod resilience;
+mod scale;
 mod secrecy;
 mod tls;
 mod tracing;
