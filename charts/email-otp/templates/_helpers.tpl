@@ -230,6 +230,8 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.limits.domainMailsPerMinute | quote }}
 - name: OTP_LIMITS__QUEUE_MAX_DEPTH
   value: {{ $v.limits.queueMaxDepth | quote }}
+- name: OTP_QUEUE__PARTITIONS
+  value: {{ $v.queue.partitions | quote }}
 {{- with $v.http.trustedProxies }}
 - name: OTP_HTTP__TRUSTED_PROXIES
   value: {{ toJson . | quote }}
