@@ -4,6 +4,7 @@ mod checks;
 mod limits;
 mod secret;
 mod settings;
+mod topology;
 mod validated;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 pub use limits::{DeadLetters, SendBudgets, ServerLimits};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
+pub use topology::{NodeAddress, RedisConfig, RedisTopology, ReplicaWait};
 pub use validated::*;
 
 const MIN_HMAC_KEY_LEN: usize = 32;
@@ -103,6 +105,9 @@ impl Settings {
         if self.smtp.password.is_some() && self.smtp.password_file.is_some() {
             return Err(both("smtp.password"));
         }
+        if self.redis.sentinel_password.is_some() && self.redis.sentinel_password_file.is_some() {
+            return Err(both("redis.sentinel_password"));
+        }
         if let Some(path) = &self.otp.hmac_key_file {
             self.otp.hmac_key = Some(read_secret("otp.hmac_key_file", path)?);
         }
@@ -111,6 +116,9 @@ impl Settings {
         }
         if let Some(path) = &self.redis.url_file {
             self.redis.url = read_secret("redis.url_file", path)?;
+        }
+        if let Some(path) = &self.redis.sentinel_password_file {
+            self.redis.sentinel_password = Some(read_secret("redis.sentinel_password_file", path)?);
         }
         Ok(())
     }
