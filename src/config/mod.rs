@@ -2,6 +2,7 @@
 //! Secrets also come from `<key>_file` (`OTP_OTP__HMAC_KEY_FILE`), which is how Kubernetes mounts them.
 mod checks;
 mod limits;
+mod redis_settings;
 mod secret;
 mod settings;
 mod topology;
@@ -171,3 +172,5 @@ fn ephemeral_key() -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topology_tests;

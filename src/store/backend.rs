@@ -1,5 +1,6 @@
 //! Which Redis deployment a `Store` talks to, and the connections it hands out: the shared one
 //! every call uses, and dedicated ones for blocking calls.
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
@@ -16,16 +17,17 @@ use crate::config::RedisTopology;
 /// The longest a dedicated connection takes to connect.
 const DEDICATED_CONNECT: Duration = Duration::from_secs(2);
 
+/// Clients sit behind `Arc`: a `Store` is cloned per task and per request, and they are large.
 #[derive(Clone)]
 pub(super) enum Backend {
     Standalone {
         shared: ConnectionManager,
-        client: redis::Client,
+        client: Arc<redis::Client>,
     },
     Sentinel(SentinelFollower),
     Cluster {
         shared: ClusterConnection,
-        client: ClusterClient,
+        client: Arc<ClusterClient>,
     },
 }
 
@@ -43,7 +45,10 @@ impl Backend {
     pub fn standalone(client: redis::Client, timeout: Duration) -> Result<Self, StoreError> {
         let shared =
             ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))?;
-        Ok(Self::Standalone { shared, client })
+        Ok(Self::Standalone {
+            shared,
+            client: Arc::new(client),
+        })
     }
 
     /// Connects nothing yet; sentinel and cluster mode start background tasks on the current
@@ -75,7 +80,10 @@ impl Backend {
                     StoreError::Setup(format!("cluster mode needs a Tokio runtime: {e}"))
                 })?;
                 let shared = cluster::lazy_connection(&client, timeout);
-                Ok(Self::Cluster { shared, client })
+                Ok(Self::Cluster {
+                    shared,
+                    client: Arc::new(client),
+                })
             }
         }
     }
@@ -111,8 +119,10 @@ impl Backend {
             Ok::<_, StoreError>(Connection::Dedicated(conn))
         };
         match self {
-            Self::Standalone { client, .. } => single(client.clone()).await,
-            Self::Sentinel(follower) => single(follower.primary().await?.client).await,
+            Self::Standalone { client, .. } => single(client.as_ref().clone()).await,
+            Self::Sentinel(follower) => {
+                single(follower.primary().await?.client.as_ref().clone()).await
+            }
             Self::Cluster { client, .. } => {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_connection_timeout(DEDICATED_CONNECT)

@@ -34,8 +34,8 @@ pub(super) struct SentinelSetup {
 #[derive(Clone)]
 pub(super) struct Primary {
     pub address: NodeAddress,
-    /// For dedicated connections (blocking calls).
-    pub client: redis::Client,
+    /// For dedicated connections (blocking calls); shared, as every call clones a `Primary`.
+    pub client: Arc<redis::Client>,
     pub shared: ConnectionManager,
 }
 
@@ -133,7 +133,7 @@ fn follow_to(
     info!(master = %setup.master_name, primary = %address, "following the Redis primary");
     tx.send_replace(Some(Primary {
         address,
-        client,
+        client: Arc::new(client),
         shared,
     }));
     Ok(())
