@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 use tracing::info;
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, RedisTopology, Secret};
 
 /// A redis-server child and its data directory; both go away when this is dropped.
 pub struct DevRedis {
@@ -21,7 +21,11 @@ impl Drop for DevRedis {
 }
 
 pub async fn ensure_redis(config: &mut Config) -> anyhow::Result<Option<DevRedis>> {
-    if answers(config.redis.url.expose()).await {
+    let RedisTopology::Standalone { url } = &config.redis.topology else {
+        // A sentinel or cluster setup is the operator's own: use it as configured.
+        return Ok(None);
+    };
+    if answers(url.expose()).await {
         info!("using the Redis at redis.url");
         return Ok(None);
     }
@@ -40,7 +44,9 @@ pub async fn ensure_redis(config: &mut Config) -> anyhow::Result<Option<DevRedis
     for _ in 0..50 {
         if answers(&url).await {
             info!(%url, "started a private redis-server for dev");
-            config.redis.url = Secret::new(url);
+            config.redis.topology = RedisTopology::Standalone {
+                url: Secret::new(url),
+            };
             return Ok(Some(DevRedis {
                 _child: child,
                 _dir: dir,

@@ -124,6 +124,8 @@ outcome!(
         Ping => "ping",
         /// `INFO memory`, read once for the eviction-policy check.
         Info => "info",
+        /// `WAIT` for replicas after a durable write.
+        Wait => "wait",
     }
 );
 

@@ -93,12 +93,9 @@ async fn wait_for_signal() {
 /// of them ends by itself; returns once all have drained.
 pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> anyhow::Result<()> {
     let metrics = Metrics::new();
-    let store = match &config.redis.ca_pem {
-        Some(ca) => Store::with_ca(config.redis.url.expose(), ca, config.redis.timeout),
-        None => Store::new(config.redis.url.expose(), config.redis.timeout),
-    }
-    .context("redis.url is not a valid Redis URL")?
-    .observed_by(metrics.clone());
+    let store = Store::connect(&config.redis)
+        .context("cannot set up the Redis connection from redis.*")?
+        .observed_by(metrics.clone());
     let partitions = Partitions::new(&config.redis.key_prefix, config.queue.partitions);
     let mac = MacKey::new(config.otp.hmac_key.expose().as_bytes());
     let health = Health::new(metrics.clone());

@@ -3,8 +3,10 @@
 mod checks;
 mod limits;
 mod queue;
+mod redis_settings;
 mod secret;
 mod settings;
+mod topology;
 mod validated;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ pub use limits::{DeadLetters, SendBudgets, ServerLimits};
 pub use queue::{MAX_PARTITIONS, QueueConfig, QueueSettings};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
+pub use topology::{NodeAddress, RedisConfig, RedisTopology, ReplicaWait};
 pub use validated::*;
 
 const MIN_HMAC_KEY_LEN: usize = 32;
@@ -105,6 +108,9 @@ impl Settings {
         if self.smtp.password.is_some() && self.smtp.password_file.is_some() {
             return Err(both("smtp.password"));
         }
+        if self.redis.sentinel_password.is_some() && self.redis.sentinel_password_file.is_some() {
+            return Err(both("redis.sentinel_password"));
+        }
         if let Some(path) = &self.otp.hmac_key_file {
             self.otp.hmac_key = Some(read_secret("otp.hmac_key_file", path)?);
         }
@@ -113,6 +119,9 @@ impl Settings {
         }
         if let Some(path) = &self.redis.url_file {
             self.redis.url = read_secret("redis.url_file", path)?;
+        }
+        if let Some(path) = &self.redis.sentinel_password_file {
+            self.redis.sentinel_password = Some(read_secret("redis.sentinel_password_file", path)?);
         }
         Ok(())
     }
@@ -165,3 +174,5 @@ fn ephemeral_key() -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topology_tests;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::redis_settings::{RedisMode, RedisSettings};
 use super::{Secret, UrlWithCredentials};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,19 +45,6 @@ pub struct HttpSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
     pub listen: SocketAddr,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisSettings {
-    pub url: Secret,
-    pub url_file: Option<PathBuf>,
-    pub key_prefix: String,
-    /// Upper bound for one Redis command on the request path: past it the API answers 503.
-    pub timeout_ms: u64,
-    /// PEM file of the CA that signed the Redis server's certificate (`rediss://` with a private
-    /// CA); without it the public web roots are trusted.
-    pub tls_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,18 +185,6 @@ impl Default for AdminSettings {
     fn default() -> Self {
         Self {
             listen: addr("0.0.0.0:9090"),
-        }
-    }
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            url: Secret::new("redis://127.0.0.1:6379"),
-            url_file: None,
-            key_prefix: "otp".into(),
-            timeout_ms: 500,
-            tls_ca_file: None,
         }
     }
 }

@@ -4,9 +4,9 @@ use figment::Jail;
 
 use super::*;
 
-const KEY: &str = "0123456789abcdef0123456789abcdef";
+pub(super) const KEY: &str = "0123456789abcdef0123456789abcdef";
 
-fn load_err(jail_setup: impl FnOnce(&mut Jail) -> figment::Result<()>) -> String {
+pub(super) fn load_err(jail_setup: impl FnOnce(&mut Jail) -> figment::Result<()>) -> String {
     let mut out = String::new();
     Jail::expect_with(|jail| {
         jail_setup(jail)?;

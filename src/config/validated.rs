@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 
-use super::checks::{
-    ca_pem, check, credentials, endpoint_url, hmac_key, invalid, key_prefix, non_empty_line,
-    redis_url,
+use super::checks::{ca_pem, check, credentials, endpoint_url, hmac_key, invalid, non_empty_line};
+use super::{
+    ConfigError, DeadLetters, RedisConfig, Secret, SendBudgets, ServerLimits, Settings,
+    SmtpSecurity,
 };
-use super::{ConfigError, DeadLetters, Secret, SendBudgets, ServerLimits, Settings, SmtpSecurity};
 use crate::limits::TrustedProxies;
 
 /// Everything the service runs with. `settings` is what was given, for printing.
@@ -35,16 +35,6 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub limits: ServerLimits,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisConfig {
-    /// Checked to be a Redis URL this build can connect to.
-    pub url: Secret,
-    pub key_prefix: String,
-    pub timeout: Duration,
-    /// PEM of `redis.tls_ca_file`, checked to hold a certificate.
-    pub ca_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,18 +135,7 @@ impl Config {
                 )?,
             },
         };
-        let redis = RedisConfig {
-            url: redis_url(&s.redis.url)?,
-            key_prefix: key_prefix(&s.redis.key_prefix)?,
-            timeout: millis("redis.timeout_ms", s.redis.timeout_ms, 1, 60_000)?,
-            ca_pem: ca_pem("redis.tls_ca_file", s.redis.tls_ca_file.as_deref())?,
-        };
-        if redis.ca_pem.is_some() && !redis.url.expose().starts_with("rediss://") {
-            return Err(invalid(
-                "redis.tls_ca_file",
-                "is set, but redis.url is not rediss://",
-            ));
-        }
+        let redis = RedisConfig::from_settings(&s.redis)?;
         let otp = OtpConfig {
             ttl: secs("otp.ttl_secs", s.otp.ttl_secs, 1, 86_400)?,
             digits: check("otp.digits", s.otp.digits, 6, 10)?,

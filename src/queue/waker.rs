@@ -4,10 +4,7 @@
 //! loses nothing but a wake-up; the worker claims again after at most `WAIT`.
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-use redis::aio::MultiplexedConnection;
-
-use crate::store::{Store, StoreError};
+use crate::store::{Connection, Store, StoreError};
 
 /// The longest an idle worker sleeps before it looks at the queue anyway.
 pub const WAIT: Duration = Duration::from_secs(1);
@@ -16,7 +13,7 @@ pub struct Waker {
     store: Store,
     wake: String,
     /// Blocking calls get their own connection: on the shared one they would stall every request.
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Connection>,
 }
 
 impl Waker {
@@ -33,13 +30,9 @@ impl Waker {
         let conn = match &mut self.conn {
             Some(c) => c,
             None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(WAIT + Duration::from_secs(2)));
                 let c = self
                     .store
-                    .client()
-                    .get_multiplexed_async_connection_with_config(&config)
+                    .blocking_connection(WAIT + Duration::from_secs(2))
                     .await?;
                 self.conn.insert(c)
             }

@@ -1,17 +1,33 @@
-//! The Redis connection layer: one shared multiplexed connection with a deadline per call, and
-//! script invocation. What the keys and scripts mean lives with their users (`codes`, `queue`).
-//! Every call names its operation, a bounded `RedisOp`: the label of
-//! `email_otp_redis_command_duration_seconds`.
+//! The Redis connection layer: one shared connection with a deadline per call, and script
+//! invocation, over a standalone server, a Sentinel-managed primary or a Cluster. What the keys
+//! and scripts mean lives with their users (`codes`, `queue`). Every call names its operation, a
+//! bounded `RedisOp`: the label of `email_otp_redis_command_duration_seconds`.
 use std::time::{Duration, Instant};
 
 use redis::FromRedisValue;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::config::{RedisConfig, ReplicaWait};
 use crate::metrics::Metrics;
 pub use crate::outcome::RedisOp;
 
+mod backend;
+mod cluster;
+mod connection;
+mod durable;
+mod nodes;
+mod sentinel;
+
+pub use connection::Connection;
+pub use durable::Replicated;
+
+use backend::Backend;
+
 #[cfg(test)]
 pub mod test_server;
+#[cfg(test)]
+pub mod test_topologies;
+#[cfg(test)]
+mod tests;
 
 /// A Lua script with the operation name its calls are measured under.
 pub struct Script {
@@ -27,6 +43,17 @@ impl Script {
             script: redis::Script::new(code),
         }
     }
+
+    fn invocation<'a>(&'a self, keys: &[&str], args: &[&[u8]]) -> redis::ScriptInvocation<'a> {
+        let mut invocation = self.script.prepare_invoke();
+        for k in keys {
+            invocation.key(*k);
+        }
+        for a in args {
+            invocation.arg(*a);
+        }
+        invocation
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,47 +64,46 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    #[error("redis connection setup: {0}")]
+    Setup(String),
 }
 
-/// A cheap-to-clone handle: one pipelined connection that reconnects by itself, with a hard
-/// per-call deadline so a Redis outage turns into a fast 503, never a hanging request.
+/// A cheap-to-clone handle with a hard per-call deadline, so a Redis outage turns into a fast
+/// 503, never a hanging request.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    backend: Backend,
     timeout: Duration,
-    client: redis::Client,
+    /// `None`: durable writes do not wait for replicas.
+    wait: Option<ReplicaWait>,
     /// `None` until `observed_by`: stores built in tests measure nothing.
     metrics: Option<Metrics>,
 }
 
 impl Store {
-    /// Does not connect: the first call does, so the process starts while Redis is down.
+    /// A standalone server at `url`, no TLS CA, no replica wait (tests and tools). Does not
+    /// connect: the first call does, so the process starts while Redis is down.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        Self::with_client(redis::Client::open(url)?, timeout)
+        let backend = Backend::standalone(redis::Client::open(url)?, timeout)?;
+        Ok(Self::with_backend(backend, timeout, None))
     }
 
-    /// For `rediss://` with a private CA: `ca_pem` replaces the public roots.
-    pub fn with_ca(url: &str, ca_pem: &[u8], timeout: Duration) -> Result<Self, StoreError> {
-        let certs = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(ca_pem.to_vec()),
-        };
-        Self::with_client(redis::Client::build_with_tls(url, certs)?, timeout)
+    /// The store `redis.*` describes, in any mode. Connects nothing: the first calls do (and in
+    /// sentinel or cluster mode, tasks on the current Tokio runtime), so the process starts while
+    /// Redis is down.
+    pub fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
+        let backend =
+            Backend::from_topology(&config.topology, config.ca_pem.as_deref(), config.timeout)?;
+        Ok(Self::with_backend(backend, config.timeout, config.wait))
     }
 
-    fn with_client(client: redis::Client, timeout: Duration) -> Result<Self, StoreError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self {
-            conn,
+    fn with_backend(backend: Backend, timeout: Duration, wait: Option<ReplicaWait>) -> Self {
+        Self {
+            backend,
             timeout,
-            client,
+            wait,
             metrics: None,
-        })
+        }
     }
 
     /// Records the latency of every round trip that got an answer (a reply or an error reply)
@@ -88,30 +114,42 @@ impl Store {
         self
     }
 
-    pub fn client(&self) -> &redis::Client {
-        &self.client
-    }
-
-    /// Runs one command or script invocation, `op`, under the deadline.
+    /// Runs one command or script invocation, `op`, on the shared connection under the deadline.
     pub async fn run<T, F, Fut>(&self, op: RedisOp, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.run_within(self.timeout, op, f).await
+    }
+
+    async fn run_within<T, F, Fut>(
+        &self,
+        deadline: Duration,
+        op: RedisOp,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, f(self.conn.clone())).await;
+        let call = async { Ok(f(self.backend.shared().await?).await?) };
+        let result = tokio::time::timeout(deadline, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(deadline)));
         let answered = match &result {
-            Ok(Ok(_)) => true,
-            Ok(Err(e)) => !e.is_io_error(),
+            Ok(_) => true,
+            Err(StoreError::Redis(e)) => !e.is_io_error(),
             Err(_) => false,
         };
         if let Some(metrics) = self.metrics.as_ref().filter(|_| answered) {
             metrics.observe_redis(op, started.elapsed());
         }
-        match result {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        if let Err(e) = &result {
+            self.backend.failed(e);
         }
+        result
     }
 
     pub async fn invoke<T: FromRedisValue>(
@@ -120,19 +158,14 @@ impl Store {
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let mut invocation = script.script.prepare_invoke();
-        for k in keys {
-            invocation.key(*k);
-        }
-        for a in args {
-            invocation.arg(*a);
-        }
+        let invocation = script.invocation(keys, args);
         self.run(script.op, |mut conn| async move {
             invocation.invoke_async(&mut conn).await
         })
         .await
     }
 
+    /// In cluster mode every node must answer.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(RedisOp::Ping, |mut conn| async move {
             redis::cmd("PING").query_async::<String>(&mut conn).await
@@ -141,19 +174,52 @@ impl Store {
         .map(drop)
     }
 
-    /// Redis's eviction policy, from `INFO memory` (allowed where `CONFIG GET` is not).
+    /// Redis's eviction policy, from `INFO memory` (allowed where `CONFIG GET` is not). In
+    /// cluster mode every primary is asked and the first policy that is not `noeviction` (by
+    /// node address) is the answer: one such node is enough to lose data.
     pub async fn eviction_policy(&self) -> Result<Option<String>, StoreError> {
-        let info: String = self
-            .run(RedisOp::Info, |mut conn| async move {
-                redis::cmd("INFO")
-                    .arg("memory")
-                    .query_async(&mut conn)
-                    .await
+        let infos = self
+            .run(RedisOp::Info, |conn| async move {
+                match conn {
+                    Connection::Cluster(mut c) => {
+                        cluster::info_of_every_primary(&mut c, "memory").await
+                    }
+                    mut one => {
+                        let mut info = redis::cmd("INFO");
+                        let info: String = info.arg("memory").query_async(&mut one).await?;
+                        Ok(vec![(String::new(), info)])
+                    }
+                }
             })
             .await?;
-        Ok(info
-            .lines()
-            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
-            .map(|p| p.trim().to_owned()))
+        let policies: Vec<&str> = infos
+            .iter()
+            .filter_map(|(_, info)| {
+                let line = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("maxmemory_policy:"));
+                line.map(str::trim)
+            })
+            .collect();
+        let worst = policies.iter().find(|p| **p != "noeviction");
+        Ok(worst.or(policies.first()).map(|p| (*p).to_owned()))
+    }
+
+    /// A new connection of its own, never the shared one, for blocking calls (`BLPOP`): each
+    /// reply may take up to `response_timeout`. In sentinel mode it goes to the primary of the
+    /// moment: after a failover its owner should drop it on the first error and ask again.
+    pub async fn blocking_connection(
+        &self,
+        response_timeout: Duration,
+    ) -> Result<Connection, StoreError> {
+        let deadline = self.timeout.max(Duration::from_secs(2));
+        let connecting = self.backend.dedicated(response_timeout);
+        let result = tokio::time::timeout(deadline, connecting)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(deadline)));
+        if let Err(e) = &result {
+            self.backend.failed(e);
+        }
+        result
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod smtp_session;
 mod smtp_sink;
 mod stack;
+mod test_cluster;
 mod test_redis;
 
 mod abuse;

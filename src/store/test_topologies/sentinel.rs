@@ -1,0 +1,115 @@
+//! A primary, its replica and three sentinels that fail it over quickly.
+use std::time::Duration;
+
+use super::{Server, cmd_on, free_port, wait_until};
+
+/// A primary with one replica, watched by three sentinels (quorum 2) that call the primary down
+/// after 1 s.
+pub struct RedisSentinel {
+    pub master_name: String,
+    pub primary: Server,
+    pub replica: Server,
+    pub sentinels: Vec<Server>,
+    _dir: tempfile::TempDir,
+}
+
+impl RedisSentinel {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, r) = (free_port(), free_port());
+        let primary = Server::spawn(p, dir.path(), &[]);
+        let replica = Server::spawn(r, dir.path(), &["--replicaof", "127.0.0.1", &p.to_string()]);
+        primary.wait_up().await;
+        replica.wait_up().await;
+        wait_until(
+            "the replica in sync",
+            Duration::from_secs(10),
+            || async move {
+                let info: String = cmd_on(r, &["INFO", "replication"])
+                    .await
+                    .unwrap_or_default();
+                info.contains("master_link_status:up")
+            },
+        )
+        .await;
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            // Sentinels rewrite their configuration file: it must be their own and writable.
+            let conf = dir.path().join(format!("sentinel-{port}.conf"));
+            let text = format!(
+                "sentinel monitor m 127.0.0.1 {p} 2\n\
+                 sentinel down-after-milliseconds m 1000\n\
+                 sentinel failover-timeout m 3000\n"
+            );
+            std::fs::write(&conf, text).unwrap();
+            let conf = conf.to_string_lossy().into_owned();
+            sentinels.push(Server::spawn(port, dir.path(), &[&conf, "--sentinel"]));
+        }
+        for s in &sentinels {
+            s.wait_up().await;
+            let port = s.port;
+            // A failover needs the sentinels to know each other and the replica.
+            wait_until(
+                "sentinels know each other and the replica",
+                Duration::from_secs(15),
+                || async move {
+                    let master: Vec<String> = cmd_on(port, &["SENTINEL", "MASTER", "m"])
+                        .await
+                        .unwrap_or_default();
+                    let field = |name: &str| {
+                        let at = master.iter().position(|f| f == name);
+                        at.and_then(|i| master.get(i + 1))
+                            .cloned()
+                            .unwrap_or_default()
+                    };
+                    field("num-other-sentinels") == "2" && field("num-slaves") == "1"
+                },
+            )
+            .await;
+        }
+        Self {
+            master_name: "m".into(),
+            primary,
+            replica,
+            sentinels,
+            _dir: dir,
+        }
+    }
+
+    /// `host:port` of every sentinel.
+    pub fn sentinel_addresses(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect()
+    }
+
+    /// What the binary needs to run against this setup. The URL's host is not used in sentinel
+    /// mode (only its scheme, credentials and database).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("OTP_REDIS__MODE".into(), "sentinel".into()),
+            ("OTP_REDIS__MASTER_NAME".into(), self.master_name.clone()),
+            (
+                "OTP_REDIS__SENTINELS".into(),
+                format!("[{}]", self.sentinel_addresses().join(",")),
+            ),
+            (
+                "OTP_REDIS__URL".into(),
+                format!("redis://127.0.0.1:{}", self.primary.port),
+            ),
+        ]
+    }
+
+    /// `ROLE`'s first field on `port`: "master", "slave", or the error.
+    pub async fn role(port: u16) -> String {
+        match cmd_on::<Vec<redis::Value>>(port, &["ROLE"]).await {
+            Ok(role) => match role.first() {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            },
+            Err(e) => e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Redis Cluster and Sentinel deployments for the binary's tests: the helpers the store's own
+//! tests use (src/store/test_topologies.rs), each with `env()`, the `OTP_REDIS__*` variables the
+//! binary needs to run against it.
+#[path = "../../src/store/test_topologies/mod.rs"]
+mod topologies;
+
+#[allow(unused_imports)] // The end-to-end cluster and sentinel tests use these.
+pub use topologies::{RedisCluster, RedisSentinel, Server, cmd_on, wait_until};
