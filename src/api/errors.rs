@@ -98,6 +98,15 @@ impl ApiError {
         Self::busy(UNAVAILABLE_MESSAGE, OUTAGE_RETRY)
     }
 
+    /// A right code whose use Redis replicas did not confirm (`redis.wait_replicas`): consumed on
+    /// the primary, so a retry of the same code fails; the user needs a new one.
+    pub fn unconfirmed() -> Self {
+        Self::busy(
+            "The code could not be confirmed; request a new code and retry",
+            OUTAGE_RETRY,
+        )
+    }
+
     /// 503 with a known wait: a full queue or a spent send budget.
     pub fn busy(message: &str, retry_after: Duration) -> Self {
         Self::Unavailable(

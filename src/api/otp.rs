@@ -227,6 +227,15 @@ impl OtpApi {
                 })))
             }
             VerifyOutcome::Incorrect => Err(Rejected::new(ApiError::otp_incorrect(), Incorrect)),
+            VerifyOutcome::Unconfirmed => {
+                if let Some(held_back) = self.quiet.redis.admit(Clock::System.now_ms()) {
+                    warn!(
+                        held_back,
+                        "a verify was not confirmed by redis.wait_replicas replicas"
+                    );
+                }
+                Err(Rejected::new(ApiError::unconfirmed(), Unavailable))
+            }
             VerifyOutcome::Locked { retry_after } => {
                 info!(to = %address.masked(), "verify locked: too many failures");
                 let e = ApiError::too_many(

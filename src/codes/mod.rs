@@ -59,6 +59,9 @@ pub enum VerifyOutcome {
     Locked {
         retry_after: Duration,
     },
+    /// The code was right and is now consumed, but fewer replicas than `redis.wait_replicas`
+    /// confirmed it: a failover could bring it back, so this is not a success.
+    Unconfirmed,
 }
 
 /// What activating a mailed code did.
@@ -218,9 +221,11 @@ impl Codes {
         let attempts = self.policy.max_attempts.to_string();
         let fails = self.policy.verify_failures_per_hour.to_string();
         let window = HOUR_MS.to_string();
-        let (status, retry_ms): (i64, u64) = self
+        // Durable: a consumed code or a counted failure must survive a failover before it is
+        // answered (when `redis.wait_replicas` asks for that).
+        let replicated = self
             .store
-            .invoke(
+            .invoke_durable::<(i64, u64)>(
                 &SCRIPTS.verify,
                 &[&k.code, &k.fails],
                 &[
@@ -231,7 +236,9 @@ impl Codes {
                 ],
             )
             .await?;
+        let (status, retry_ms) = replicated.value;
         match status {
+            1 if !replicated.is_replicated() => Ok(VerifyOutcome::Unconfirmed),
             1 => Ok(VerifyOutcome::Verified),
             0 => Ok(VerifyOutcome::Incorrect),
             2 => Ok(VerifyOutcome::Locked {

@@ -49,7 +49,11 @@ impl Fleet {
                 .map(|s| metric(&m, &format!("email_otp_queue_depth{{state=\"{s}\"}}")))
                 .map(|v| v.unwrap_or(f64::NAN))
                 .sum();
-            if left == 0.0 { Ok(()) } else { Err(format!("{left} jobs left")) }
+            if left == 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{left} jobs left"))
+            }
         })
         .await;
     }
@@ -123,8 +127,14 @@ pub async fn every_promise_holds(fleet: &mut Fleet, sink: &SmtpSink, tag: &str, 
     });
     let statuses = futures_util::future::join_all(burst).await;
     let accepted = statuses.iter().filter(|&&s| s == 202).count();
-    assert_eq!(accepted, 1, "one 202 of a burst over both APIs: {statuses:?}");
-    assert!(statuses.iter().all(|&s| s == 202 || s == 429), "{statuses:?}");
+    assert_eq!(
+        accepted, 1,
+        "one 202 of a burst over both APIs: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 202 || s == 429),
+        "{statuses:?}"
+    );
     let mail = sink.wait_for(&one, 1, Duration::from_secs(20)).await;
     fleet.wait_drained(Duration::from_secs(20)).await;
     let code = code_from(&mail[0]);
@@ -134,5 +144,8 @@ pub async fn every_promise_holds(fleet: &mut Fleet, sink: &SmtpSink, tag: &str, 
     });
     let statuses = futures_util::future::join_all(verifies).await;
     let verified = statuses.iter().filter(|&&s| s == 200).count();
-    assert_eq!(verified, 1, "one 200 of 50 concurrent correct verifies: {statuses:?}");
+    assert_eq!(
+        verified, 1,
+        "one 200 of 50 concurrent correct verifies: {statuses:?}"
+    );
 }
