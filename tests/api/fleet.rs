@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 use crate::app::TestApp;
 use crate::fault_kit::all_mailed;
 use crate::helpers::{code_from, eventually, metric};
-use crate::smtp_sink::SmtpSink;
+use crate::smtp_sink::{Mail, SmtpSink};
 
 pub struct Fleet {
     pub apis: [TestApp; 2],
@@ -100,10 +100,15 @@ pub async fn every_promise_holds(fleet: &mut Fleet, sink: &SmtpSink, tag: &str, 
     generate_all(fleet, sink, &addrs, n / 8).await;
     all_mailed(sink, &addrs, Duration::from_secs(120)).await;
     fleet.wait_drained(Duration::from_secs(30)).await;
+    let mails = sink.mails();
+    let last_mail: HashMap<&str, &Mail> = mails
+        .iter()
+        .flat_map(|m| m.rcpt.iter().map(move |r| (r.as_str(), m)))
+        .collect();
     let slots = Arc::new(Semaphore::new(32));
     let mut checks = Vec::new();
     for (i, a) in addrs.iter().enumerate() {
-        let code = code_from(sink.mails_to(a).last().unwrap());
+        let code = code_from(last_mail[a.as_str()]);
         let api = fleet.api(i + 1);
         let (client, url) = (api.client.clone(), format!("{}/otp/verify", api.http));
         let (permit, a) = (slots.clone().acquire_owned().await.unwrap(), a.clone());
