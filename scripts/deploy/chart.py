@@ -484,6 +484,32 @@ def assert_external_redis(docs, values):
     expect(env["OTP_REDIS__KEY_PREFIX"] == "otp-prod", "key prefix")
 
 
+def assert_external_sentinel(docs, values):
+    expect(not by_kind(docs, "StatefulSet"), "StatefulSet rendered with redis.enabled=false")
+    deploy = one(docs, "Deployment", FULLNAME)
+    for name, c in containers(deploy).items():
+        env = env_of(c)
+        expect(env.get("OTP_REDIS__MODE") == "sentinel", f"{name}: redis mode")
+        expect(env.get("OTP_REDIS__MASTER_NAME") == "mymaster", f"{name}: master name")
+        expect(env.get("OTP_REDIS__SENTINELS", "").count(":26379") == 3, f"{name}: three sentinels")
+        expect(env.get("OTP_REDIS__WAIT_REPLICAS") == "1", f"{name}: replica wait")
+        path = env.get("OTP_REDIS__SENTINEL_PASSWORD_FILE", "")
+        mounts = {m["mountPath"] for m in c["volumeMounts"]}
+        expect(path.startswith("/etc/email-otp/sentinel/") and "/etc/email-otp/sentinel" in mounts,
+               f"{name}: sentinel password file mounted")
+    volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+    expect(volumes["sentinel-password"]["secret"]["secretName"] == "redis-sentinel", "sentinel secret")
+
+
+def assert_external_cluster(docs, values):
+    for name, c in containers(one(docs, "Deployment", FULLNAME)).items():
+        env = env_of(c)
+        expect(env.get("OTP_REDIS__MODE") == "cluster", f"{name}: redis mode")
+        expect(env.get("OTP_REDIS__CLUSTER_NODES", "").count(":6379") == 2, f"{name}: more seeds")
+        expect(env.get("OTP_QUEUE__PARTITIONS") == "16", f"{name}: partitions")
+        expect("OTP_REDIS__MASTER_NAME" not in env, f"{name}: no sentinel keys in cluster mode")
+
+
 def assert_full(docs, values):
     kinds = {d["kind"] for d in docs}
     for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor", "PrometheusRule",
@@ -611,6 +637,8 @@ ASSERTIONS = {
     "default": assert_default,
     "split": assert_split,
     "external-redis": assert_external_redis,
+    "external-sentinel": assert_external_sentinel,
+    "external-cluster": assert_external_cluster,
     "full": assert_full,
     "existing-secret": assert_existing_secret,
     "dev": assert_dev,

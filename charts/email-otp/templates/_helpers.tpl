@@ -191,6 +191,13 @@ workload template, so a bad combination fails rendering with a clear message.
 {{- if and (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) (not (and .Values.secrets.existingSecret .Values.secrets.existingSecretKeys.redisUrl)) }}
 {{- fail "redis.enabled is false: set externalRedis.url or externalRedis.existingSecret (or secrets.existingSecretKeys.redisUrl)" }}
 {{- end }}
+{{- $r := .Values.externalRedis }}
+{{- if and .Values.redis.enabled (ne $r.mode "standalone") }}
+{{- fail (printf "externalRedis.mode %s needs redis.enabled=false (the bundled Redis is one server)" $r.mode) }}
+{{- end }}
+{{- if and (eq $r.mode "sentinel") (or (not $r.masterName) (not $r.sentinels)) }}
+{{- fail "externalRedis.mode sentinel needs externalRedis.masterName and externalRedis.sentinels" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -208,6 +215,32 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 {{- end }}
 - name: OTP_REDIS__KEY_PREFIX
   value: {{ $v.redis.keyPrefix | quote }}
+{{- with $v.externalRedis }}
+{{- if ne .mode "standalone" }}
+- name: OTP_REDIS__MODE
+  value: {{ .mode | quote }}
+{{- end }}
+{{- if eq .mode "sentinel" }}
+- name: OTP_REDIS__MASTER_NAME
+  value: {{ .masterName | quote }}
+- name: OTP_REDIS__SENTINELS
+  value: {{ printf "[%s]" (join "," .sentinels) | quote }}
+{{- if .sentinelPasswordSecret }}
+- name: OTP_REDIS__SENTINEL_PASSWORD_FILE
+  value: /etc/email-otp/sentinel/{{ .sentinelPasswordSecretKey }}
+{{- end }}
+{{- end }}
+{{- if and (eq .mode "cluster") .clusterNodes }}
+- name: OTP_REDIS__CLUSTER_NODES
+  value: {{ printf "[%s]" (join "," .clusterNodes) | quote }}
+{{- end }}
+{{- if .waitReplicas }}
+- name: OTP_REDIS__WAIT_REPLICAS
+  value: {{ .waitReplicas | quote }}
+- name: OTP_REDIS__WAIT_TIMEOUT_MS
+  value: {{ .waitTimeoutMs | quote }}
+{{- end }}
+{{- end }}
 - name: OTP_OTP__HMAC_KEY_FILE
   value: /etc/email-otp/secrets/hmac-key
 - name: OTP_OTP__TTL_SECS
@@ -308,6 +341,11 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
 {{- if has (include "email-otp.redisUrlSource" .) (list "bundled" "bundled-compose" "external-secret") }}
 - name: redis-url
   mountPath: /etc/email-otp/redis
+  readOnly: true
+{{- end }}
+{{- if and (eq .Values.externalRedis.mode "sentinel") .Values.externalRedis.sentinelPasswordSecret }}
+- name: sentinel-password
+  mountPath: /etc/email-otp/sentinel
   readOnly: true
 {{- end }}
 - name: tmp
@@ -466,6 +504,17 @@ spec:
         items:
           - key: {{ $root.Values.externalRedis.existingSecretKey }}
             path: {{ $root.Values.externalRedis.existingSecretKey }}
+    {{- end }}
+    {{- with $root.Values.externalRedis }}
+    {{- if and (eq .mode "sentinel") .sentinelPasswordSecret }}
+    - name: sentinel-password
+      secret:
+        secretName: {{ .sentinelPasswordSecret }}
+        defaultMode: 0440
+        items:
+          - key: {{ .sentinelPasswordSecretKey }}
+            path: {{ .sentinelPasswordSecretKey }}
+    {{- end }}
     {{- end }}
     - name: tmp
       emptyDir:
