@@ -23,9 +23,13 @@ pub(super) fn client(
 ) -> Result<ClusterClient, StoreError> {
     let seeds = std::iter::once(template.info().clone())
         .chain(more_seeds.iter().map(|a| template.info_at(&a.host, a.port)));
+    // No overall timeout at the client: it would default to `timeout` for every connection,
+    // blocking ones too (a 1 s BLPOP would always fail). Each call has the store's own deadline,
+    // and a blocking connection sets its per-request timeout.
     let mut builder = ClusterClientBuilder::new(seeds)
         .connection_timeout(timeout)
-        .response_timeout(timeout);
+        .response_timeout(timeout)
+        .overall_response_timeout(None);
     if let Some(certs) = template.certificates() {
         builder = builder.certs(certs);
     }
