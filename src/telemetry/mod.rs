@@ -62,8 +62,13 @@ pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("email-otp")));
+    let library_lines = tracing_subscriber::filter::filter_fn(|meta| {
+        !meta.is_event()
+            || throttle::admit_event(meta.target(), crate::clock::Clock::System.now_ms())
+    });
     let _ = tracing_subscriber::registry()
         .with(filter)
+        .with(library_lines)
         .with(json)
         .with(pretty)
         .with(otel)

@@ -8,6 +8,7 @@ use tracing::{info, warn};
 use super::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
+use crate::telemetry::LogThrottle;
 
 const PROMOTE_EVERY: Duration = Duration::from_millis(250);
 
@@ -20,6 +21,8 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut promote = tokio::time::interval(PROMOTE_EVERY);
+    // Promotion runs four times a second: in an outage, one line a second is plenty.
+    let quiet = LogThrottle::new();
     let mut renew = tokio::time::interval(renew_every);
     loop {
         tokio::select! {
@@ -41,8 +44,10 @@ pub async fn run(
                 }
             }
             _ = promote.tick() => {
-                if let (_, Some(e)) = queue.promote_due().await {
-                    warn!(error = %e, "promoting due retries failed");
+                if let (_, Some(e)) = queue.promote_due().await
+                    && let Some(held_back) = quiet.admit(queue.clock().now_ms())
+                {
+                    warn!(error = %e, held_back, "promoting due retries failed");
                 }
             }
         }

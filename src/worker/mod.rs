@@ -20,6 +20,7 @@ use crate::health::Health;
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, RetryPolicy};
+use crate::telemetry::LogThrottle;
 
 /// Most jobs one claim takes, so a busy worker needs few round trips per job.
 const CLAIM_BATCH: usize = 32;
@@ -36,6 +37,9 @@ pub struct WorkerConfig {
 pub struct Worker {
     runner: Arc<JobRunner>,
     in_flight: InFlight,
+    /// One "taking jobs failed" line a second for all partitions' consumers: in an outage each
+    /// of them fails every backoff.
+    quiet: LogThrottle,
 }
 
 /// The worker's background duties, run as a task of its own so the supervisor can name it.
@@ -80,6 +84,7 @@ impl Worker {
                 config,
             }),
             in_flight: InFlight::default(),
+            quiet: LogThrottle::new(),
         }
     }
 
@@ -157,7 +162,9 @@ impl Worker {
             match failed {
                 None => backoff = Duration::from_millis(100),
                 Some(e) => {
-                    warn!(error = %e, partition, "taking jobs failed; retrying");
+                    if let Some(held_back) = self.quiet.admit(r.queue.clock().now_ms()) {
+                        warn!(error = %e, partition, held_back, "taking jobs failed; retrying");
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(backoff) => {}
