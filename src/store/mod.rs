@@ -28,6 +28,8 @@ pub mod test_server;
 pub mod test_topologies;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_secure;
 
 /// A Lua script with the operation name its calls are measured under.
 pub struct Script {

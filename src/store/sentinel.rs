@@ -39,10 +39,22 @@ pub(super) struct Primary {
     pub shared: ConnectionManager,
 }
 
+/// What the follower knows. A primary once found stays until another replaces it: sentinels that
+/// stop answering do not make a working primary unusable.
+#[derive(Clone)]
+enum Lookup {
+    /// Before the sentinels' first answer.
+    Pending,
+    /// No primary found yet, for this reason (a wrong sentinel password, no sentinel answers…):
+    /// calls fail at once saying so, rather than with an unexplained timeout.
+    Failed(String),
+    Found(Primary),
+}
+
 /// A cheap-to-clone handle on the follower task; the task ends when the last handle is dropped.
 #[derive(Clone)]
 pub(super) struct SentinelFollower {
-    primary: watch::Receiver<Option<Primary>>,
+    primary: watch::Receiver<Lookup>,
     recheck: Arc<Notify>,
 }
 
@@ -51,7 +63,7 @@ impl SentinelFollower {
     pub fn start(setup: SentinelSetup) -> Result<Self, StoreError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| StoreError::Setup(format!("sentinel mode needs a Tokio runtime: {e}")))?;
-        let (tx, rx) = watch::channel(None);
+        let (tx, rx) = watch::channel(Lookup::Pending);
         let recheck = Arc::new(Notify::new());
         runtime.spawn(follow(setup, tx, recheck.clone()));
         Ok(Self {
@@ -64,12 +76,16 @@ impl SentinelFollower {
     pub async fn primary(&self) -> Result<Primary, StoreError> {
         let mut rx = self.primary.clone();
         let known = rx
-            .wait_for(Option::is_some)
+            .wait_for(|l| !matches!(l, Lookup::Pending))
             .await
             .map_err(|_| StoreError::Setup("the sentinel follower task has ended".into()))?;
-        (*known)
-            .clone()
-            .ok_or_else(|| StoreError::Setup("wait_for returned no primary".into()))
+        match &*known {
+            Lookup::Found(primary) => Ok(primary.clone()),
+            Lookup::Failed(problem) => Err(StoreError::Setup(format!(
+                "no primary from the sentinels yet: {problem}"
+            ))),
+            Lookup::Pending => Err(StoreError::Setup("wait_for returned no answer".into())),
+        }
     }
 
     /// Asks the sentinels again now rather than at the next poll.
@@ -87,7 +103,7 @@ pub(super) fn suggests_failover(e: &StoreError) -> bool {
     }
 }
 
-async fn follow(setup: SentinelSetup, tx: watch::Sender<Option<Primary>>, recheck: Arc<Notify>) {
+async fn follow(setup: SentinelSetup, tx: watch::Sender<Lookup>, recheck: Arc<Notify>) {
     let mut sentinels: Vec<Option<MultiplexedConnection>> = vec![None; setup.sentinels.len()];
     let mut last_problem = None;
     loop {
@@ -95,6 +111,15 @@ async fn follow(setup: SentinelSetup, tx: watch::Sender<Option<Primary>>, rechec
             Ok(address) => follow_to(&setup, &tx, address).err(),
             Err(e) => Some(e),
         };
+        if let Some(p) = &problem {
+            tx.send_if_modified(|l| match l {
+                Lookup::Found(_) => false,
+                _ => {
+                    *l = Lookup::Failed(p.clone());
+                    true
+                }
+            });
+        }
         // Logged when it changes, not on every poll of a long outage.
         if problem != last_problem {
             match &problem {
@@ -117,10 +142,10 @@ async fn follow(setup: SentinelSetup, tx: watch::Sender<Option<Primary>>, rechec
 /// Swaps in a connection to `address` unless it is the primary already followed.
 fn follow_to(
     setup: &SentinelSetup,
-    tx: &watch::Sender<Option<Primary>>,
+    tx: &watch::Sender<Lookup>,
     address: NodeAddress,
 ) -> Result<(), String> {
-    if tx.borrow().as_ref().is_some_and(|p| p.address == address) {
+    if matches!(&*tx.borrow(), Lookup::Found(p) if p.address == address) {
         return Ok(());
     }
     let client = setup
@@ -131,7 +156,7 @@ fn follow_to(
         ConnectionManager::new_lazy_with_config(client.clone(), setup.manager_config.clone())
             .map_err(|e| format!("no connection to the primary {address}: {e}"))?;
     info!(master = %setup.master_name, primary = %address, "following the Redis primary");
-    tx.send_replace(Some(Primary {
+    tx.send_replace(Lookup::Found(Primary {
         address,
         client: Arc::new(client),
         shared,

@@ -5,4 +5,7 @@
 mod topologies;
 
 #[allow(unused_imports)] // The end-to-end cluster and sentinel tests use these.
-pub use topologies::{RedisCluster, RedisSentinel, Server, cmd_on, wait_until};
+pub use topologies::{
+    Access, ClusterOptions, RedisCluster, RedisSentinel, SentinelOptions, Server, Tls, cmd_on,
+    wait_until,
+};

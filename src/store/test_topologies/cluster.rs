@@ -2,27 +2,54 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{Server, cmd_on, free_port, wait_until};
+use super::{Access, Server, Tls, free_port, wait_until};
+
+/// What every node of a cluster demands. The default: plain TCP, no password.
+#[derive(Clone, Copy, Default)]
+pub struct ClusterOptions<'a> {
+    /// An ACL user and its password; the default user is off.
+    pub acl: Option<(&'a str, &'a str)>,
+    /// TLS only, the cluster bus included.
+    pub tls: Option<&'a Tls>,
+}
 
 /// A Redis Cluster of three primaries and no replicas.
 pub struct RedisCluster {
     pub nodes: Vec<Server>,
+    /// How every node is reached.
+    pub access: Access,
     _dir: tempfile::TempDir,
 }
 
 impl RedisCluster {
     pub async fn start() -> Self {
-        Self::start_on([free_port(), free_port(), free_port()]).await
+        Self::start_with(ClusterOptions::default()).await
+    }
+
+    pub async fn start_with(options: ClusterOptions<'_>) -> Self {
+        Self::start_on_with([free_port(), free_port(), free_port()], options).await
     }
 
     /// On ports chosen before (a client configured while nothing answers there yet).
     pub async fn start_on(ports: [u16; 3]) -> Self {
+        Self::start_on_with(ports, ClusterOptions::default()).await
+    }
+
+    pub async fn start_on_with(ports: [u16; 3], options: ClusterOptions<'_>) -> Self {
+        let access = Access {
+            tls: options.tls.cloned(),
+            user: options.acl.map(|(user, _)| user.to_owned()),
+            password: options.acl.map(|(_, pass)| pass.to_owned()),
+        };
         let dir = tempfile::tempdir().unwrap();
         let mut nodes = Vec::new();
         for port in ports {
             let conf = format!("nodes-{port}.conf");
-            let args = ["--cluster-enabled", "yes", "--cluster-config-file", &conf];
-            nodes.push(Server::spawn(port, dir.path(), &args));
+            let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", &conf];
+            if access.tls.is_some() {
+                args.extend(["--tls-cluster", "yes"]);
+            }
+            nodes.push(Server::spawn_with(port, dir.path(), &args, &access));
         }
         for n in &nodes {
             n.wait_up().await;
@@ -32,6 +59,7 @@ impl RedisCluster {
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
         let created = tokio::process::Command::new("redis-cli")
+            .args(access.cli_args())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -41,19 +69,22 @@ impl RedisCluster {
             .expect("redis-cli must be installed");
         assert!(created.success(), "redis-cli --cluster create failed");
         for n in &nodes {
-            let port = n.port;
             wait_until("cluster_state:ok", Duration::from_secs(10), || async move {
-                let info: String = cmd_on(port, &["CLUSTER", "INFO"]).await.unwrap_or_default();
+                let info: String = n.cmd(&["CLUSTER", "INFO"]).await.unwrap_or_default();
                 info.contains("cluster_state:ok")
             })
             .await;
         }
-        Self { nodes, _dir: dir }
+        Self {
+            nodes,
+            access,
+            _dir: dir,
+        }
     }
 
-    /// The seed the binary's `redis.url` names.
+    /// The seed the binary's `redis.url` names, with the scheme and credentials.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.nodes[0].port)
+        self.access.url(self.nodes[0].port)
     }
 
     /// What the binary needs to run against this cluster.
@@ -62,24 +93,30 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        vec![
+        let ca = self
+            .access
+            .tls
+            .iter()
+            .map(|tls| ("OTP_REDIS__TLS_CA_FILE".into(), tls.ca_file()));
+        let mut env = vec![
             ("OTP_REDIS__MODE".into(), "cluster".into()),
             ("OTP_REDIS__URL".into(), self.url()),
             (
                 "OTP_REDIS__CLUSTER_NODES".into(),
                 format!("[{}]", more.join(",")),
             ),
-        ]
+        ];
+        env.extend(ca);
+        env
     }
 
     /// The port of the primary that holds `key`'s slot.
     pub async fn owner_of(&self, key: &str) -> u16 {
-        let slot: i64 = cmd_on(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
+        let slot: i64 = self.nodes[0]
+            .cmd(&["CLUSTER", "KEYSLOT", key])
             .await
             .unwrap();
-        let nodes: String = cmd_on(self.nodes[0].port, &["CLUSTER", "NODES"])
-            .await
-            .unwrap();
+        let nodes: String = self.nodes[0].cmd(&["CLUSTER", "NODES"]).await.unwrap();
         // "<id> 127.0.0.1:<port>@<bus> <flags> <master> <ping> <pong> <epoch> <state> <slots>…"
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split_whitespace().collect();

@@ -3,11 +3,13 @@
 //! the binary's tests include this very module (tests/api/test_cluster.rs) as well as the store's.
 #![allow(dead_code)] // Each includer uses a different part.
 
+mod access;
 mod cluster;
 mod sentinel;
 
-pub use cluster::RedisCluster;
-pub use sentinel::RedisSentinel;
+pub use access::{Access, Tls};
+pub use cluster::{ClusterOptions, RedisCluster};
+pub use sentinel::{RedisSentinel, SentinelOptions};
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -29,20 +31,9 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// One command to the server on `port` itself (no cluster routing).
+/// One command to the plain, password-less server on `port` itself (no cluster routing).
 pub async fn cmd_on<T: redis::FromRedisValue>(port: u16, args: &[&str]) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(500)))
-        .set_response_timeout(Some(Duration::from_secs(2)));
-    let mut conn = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await?;
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query_async(&mut conn).await
+    Access::default().cmd(port, args).await
 }
 
 /// Polls `check` every 100 ms until it holds; panics naming `what` after `timeout`.
@@ -64,14 +55,22 @@ where
 /// A redis-server child, killed on drop.
 pub struct Server {
     pub port: u16,
+    /// How the server is reached: what `cmd` uses.
+    pub access: Access,
     child: Child,
 }
 
 impl Server {
     pub(super) fn spawn(port: u16, dir: &Path, args: &[&str]) -> Self {
+        Self::spawn_with(port, dir, args, &Access::default())
+    }
+
+    /// `args` come first: a configuration file (sentinels) must be the first argument.
+    pub(super) fn spawn_with(port: u16, dir: &Path, args: &[&str], access: &Access) -> Self {
         let child = Command::new("redis-server")
             .args(args)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(access.server_args(port))
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--maxmemory-policy", "noeviction"])
             .arg("--dir")
@@ -79,7 +78,16 @@ impl Server {
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed");
-        Self { port, child }
+        Self {
+            port,
+            access: access.clone(),
+            child,
+        }
+    }
+
+    /// One command to this server itself, with its TLS and credentials.
+    pub async fn cmd<T: redis::FromRedisValue>(&self, args: &[&str]) -> redis::RedisResult<T> {
+        self.access.cmd(self.port, args).await
     }
 
     pub fn pid(&self) -> u32 {
@@ -103,10 +111,9 @@ impl Server {
     }
 
     pub(super) async fn wait_up(&self) {
-        let port = self.port;
-        let what = format!("redis-server on port {port} answers");
+        let what = format!("redis-server on port {} answers", self.port);
         wait_until(&what, Duration::from_secs(5), || async move {
-            cmd_on::<String>(port, &["PING"]).await.is_ok()
+            self.cmd::<String>(&["PING"]).await.is_ok()
         })
         .await;
     }
