@@ -24,8 +24,12 @@ pub struct StackBuilder {
 
 /// Environment for a test service: fast timings, our Redis and SMTP sink.
 pub fn base_env(redis: &TestRedis, sink: &SmtpSink) -> HashMap<String, String> {
-    [
-        ("OTP_REDIS__URL", redis.url()),
+    base_env_for(vec![("OTP_REDIS__URL".into(), redis.url())], sink)
+}
+
+/// `base_env` for any Redis deployment: `redis_env` holds its `OTP_REDIS__*` variables.
+pub fn base_env_for(redis_env: Vec<(String, String)>, sink: &SmtpSink) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = [
         ("OTP_OTP__HMAC_KEY", KEY.into()),
         ("OTP_SMTP__HOST", "127.0.0.1".into()),
         ("OTP_SMTP__PORT", sink.port.to_string()),
@@ -42,7 +46,9 @@ pub fn base_env(redis: &TestRedis, sink: &SmtpSink) -> HashMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    .collect();
+    env.extend(redis_env);
+    env
 }
 
 impl Stack {

@@ -10,7 +10,7 @@ pub struct RedisSentinel {
     pub primary: Server,
     pub replica: Server,
     pub sentinels: Vec<Server>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RedisSentinel {
@@ -21,17 +21,7 @@ impl RedisSentinel {
         let replica = Server::spawn(r, dir.path(), &["--replicaof", "127.0.0.1", &p.to_string()]);
         primary.wait_up().await;
         replica.wait_up().await;
-        wait_until(
-            "the replica in sync",
-            Duration::from_secs(10),
-            || async move {
-                let info: String = cmd_on(r, &["INFO", "replication"])
-                    .await
-                    .unwrap_or_default();
-                info.contains("master_link_status:up")
-            },
-        )
-        .await;
+        in_sync(r).await;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let port = free_port();
@@ -73,7 +63,7 @@ impl RedisSentinel {
             primary,
             replica,
             sentinels,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -102,6 +92,16 @@ impl RedisSentinel {
         ]
     }
 
+    /// A fresh, empty redis-server on the killed primary's port, as a replica of `primary` (the
+    /// promoted one): after a failover the new primary has a replica to acknowledge writes again.
+    pub async fn restart_primary_as_replica_of(&mut self, primary: u16) {
+        let port = self.primary.port;
+        let of = primary.to_string();
+        self.primary = Server::spawn(port, self.dir.path(), &["--replicaof", "127.0.0.1", &of]);
+        self.primary.wait_up().await;
+        in_sync(port).await;
+    }
+
     /// `ROLE`'s first field on `port`: "master", "slave", or the error.
     pub async fn role(port: u16) -> String {
         match cmd_on::<Vec<redis::Value>>(port, &["ROLE"]).await {
@@ -112,4 +112,19 @@ impl RedisSentinel {
             Err(e) => e.to_string(),
         }
     }
+}
+
+/// Waits until the replica on `port` has its link to the primary up.
+async fn in_sync(port: u16) {
+    wait_until(
+        "the replica in sync",
+        Duration::from_secs(10),
+        || async move {
+            let info: String = cmd_on(port, &["INFO", "replication"])
+                .await
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+        },
+    )
+    .await;
 }
