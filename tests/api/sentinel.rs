@@ -154,8 +154,9 @@ async fn replay(wait_replicas: &str) -> (Vec<u16>, Vec<u16>) {
     let codes = s.codes_for(&addrs).await;
     replica_caught_up(&s.redis).await;
 
-    // Stopped for about the sentinels' down-after (1 s) at most: concurrent verifies take one
-    // redis timeout (500 ms) plus the wait even when WAITs queue up on the shared connection.
+    // With the wait, WAITs queue up on the shared connection and the round takes a redis timeout
+    // (500 ms) and more: the replica may pass the sentinels' down-after (1 s), but it answers
+    // again on SIGCONT, before the sentinels have called the killed primary down and pick one.
     let paused = Instant::now();
     stall_replication(&s.redis).await;
     let first = verify_all(&s.app, &addrs, &codes).await;
