@@ -39,24 +39,29 @@ impl Fleet {
     /// `/metrics` (which reads every partition), so it works on any Redis. A scrape that fails
     /// (a keep-alive connection the server closed as it was reused) is just tried again.
     pub async fn wait_drained(&self, timeout: Duration) {
-        eventually("the queue drained", timeout, || async {
-            let Some(page) = self.apis[0].admin_get("/metrics").await else {
-                return Err("no scrape".to_owned());
-            };
-            let m = page.body;
-            let left: f64 = ["pending", "processing", "delayed"]
-                .iter()
-                .map(|s| metric(&m, &format!("email_otp_queue_depth{{state=\"{s}\"}}")))
-                .map(|v| v.unwrap_or(f64::NAN))
-                .sum();
-            if left == 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{left} jobs left"))
-            }
-        })
-        .await;
+        queue_drained(&self.apis[0], timeout).await;
     }
+}
+
+/// `Fleet::wait_drained` through one process that serves `/metrics` (`api` or `serve`).
+pub async fn queue_drained(app: &TestApp, timeout: Duration) {
+    eventually("the queue drained", timeout, || async {
+        let Some(page) = app.admin_get("/metrics").await else {
+            return Err("no scrape".to_owned());
+        };
+        let m = page.body;
+        let left: f64 = ["pending", "processing", "delayed"]
+            .iter()
+            .map(|s| metric(&m, &format!("email_otp_queue_depth{{state=\"{s}\"}}")))
+            .map(|v| v.unwrap_or(f64::NAN))
+            .sum();
+        if left == 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{left} jobs left"))
+        }
+    })
+    .await;
 }
 
 /// Generates a code for each address, spread over both APIs, 32 at a time; each must be 202.

@@ -23,6 +23,7 @@ mod redis_tls;
 mod resilience;
 mod scale;
 mod secrecy;
+mod sentinel;
 mod tls;
 mod tracing;
 mod worker;

@@ -24,7 +24,7 @@ pub struct RedisSentinel {
     pub sentinels: Vec<Server>,
     /// How the primary and the replica are reached.
     pub access: Access,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RedisSentinel {
@@ -121,7 +121,7 @@ impl RedisSentinel {
             replica,
             sentinels,
             access,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -154,6 +154,16 @@ impl RedisSentinel {
         env
     }
 
+    /// A fresh, empty redis-server on the killed primary's port, as a replica of `primary` (the
+    /// promoted one): after a failover the new primary has a replica to acknowledge writes again.
+    pub async fn restart_primary_as_replica_of(&mut self, primary: u16) {
+        let port = self.primary.port;
+        let of = primary.to_string();
+        self.primary = Server::spawn(port, self.dir.path(), &["--replicaof", "127.0.0.1", &of]);
+        self.primary.wait_up().await;
+        in_sync(port).await;
+    }
+
     /// `ROLE`'s first field on `port`: "master", "slave", or the error.
     pub async fn role(port: u16) -> String {
         match cmd_on::<Vec<redis::Value>>(port, &["ROLE"]).await {
@@ -164,4 +174,19 @@ impl RedisSentinel {
             Err(e) => e.to_string(),
         }
     }
+}
+
+/// Waits until the replica on `port` has its link to the primary up.
+async fn in_sync(port: u16) {
+    wait_until(
+        "the replica in sync",
+        Duration::from_secs(10),
+        || async move {
+            let info: String = cmd_on(port, &["INFO", "replication"])
+                .await
+                .unwrap_or_default();
+            info.contains("master_link_status:up")
+        },
+    )
+    .await;
 }
