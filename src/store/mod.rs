@@ -2,6 +2,7 @@
 //! invocation, over a standalone server, a Sentinel-managed primary or a Cluster. What the keys
 //! and scripts mean lives with their users (`codes`, `queue`). Every call names its operation, a
 //! bounded `RedisOp`: the label of `email_otp_redis_command_duration_seconds`.
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::FromRedisValue;
@@ -19,6 +20,8 @@ mod sentinel;
 
 pub use connection::Connection;
 pub use durable::Replicated;
+
+use durable::DurablePool;
 
 use backend::Backend;
 
@@ -77,7 +80,7 @@ pub struct Store {
     backend: Backend,
     timeout: Duration,
     /// `None`: durable writes do not wait for replicas.
-    wait: Option<ReplicaWait>,
+    durable: Option<Arc<DurablePool>>,
     /// `None` until `observed_by`: stores built in tests measure nothing.
     metrics: Option<Metrics>,
 }
@@ -103,7 +106,7 @@ impl Store {
         Self {
             backend,
             timeout,
-            wait,
+            durable: wait.map(|w| Arc::new(DurablePool::new(w))),
             metrics: None,
         }
     }
@@ -135,8 +138,19 @@ impl Store {
         F: FnOnce(Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let started = Instant::now();
         let call = async { Ok(f(self.backend.shared().await?).await?) };
+        self.measured(deadline, op, call).await
+    }
+
+    /// Runs `call` under `deadline`, records its latency when Redis answered, and tells the
+    /// backend about a failure.
+    async fn measured<T>(
+        &self,
+        deadline: Duration,
+        op: RedisOp,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
         let result = tokio::time::timeout(deadline, call)
             .await
             .unwrap_or(Err(StoreError::Timeout(deadline)));

@@ -245,9 +245,14 @@ async fn durable_writes_report_how_many_replicas_acknowledged() {
 
     setup.replica.pause(true);
     let started = Instant::now();
-    let written = store
-        .invoke_durable::<String>(&script, &["durable"], &[b"2"])
-        .await;
+    let waiting = store.invoke_durable::<String>(&script, &["durable"], &[b"2"]);
+    tokio::pin!(waiting);
+    // While that WAIT blocks its connection, the shared one serves everyone else.
+    tokio::select! {
+        _ = &mut waiting => panic!("the durable write ended before the ping"),
+        pinged = store.ping() => pinged.unwrap(),
+    }
+    let written = waiting.await;
     setup.replica.pause(false);
     let written = written.unwrap();
     assert_eq!((written.value.as_str(), written.acknowledged), ("2", 0));
