@@ -66,17 +66,7 @@ async fn cluster_scripts_run_on_the_primary_of_their_keys_even_where_never_loade
     let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
     let store = cluster_store(&ports, None);
     // One hash tag per primary.
-    let mut keys: Vec<(String, u16)> = Vec::new();
-    for i in 0.. {
-        let key = format!("{{tag{i}}}:code");
-        let owner = cluster.owner_of(&key).await;
-        if !keys.iter().any(|(_, o)| *o == owner) {
-            keys.push((key, owner));
-        }
-        if keys.len() == 3 {
-            break;
-        }
-    }
+    let keys = cluster.one_key_per_primary().await;
     for port in &ports {
         cmd_on::<()>(*port, &["SCRIPT", "FLUSH"]).await.unwrap();
     }

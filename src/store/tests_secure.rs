@@ -76,17 +76,7 @@ async fn tls_acl_cluster_runs_scripts_on_every_primary_and_refuses_wrong_secrets
     let store = cluster_store(cluster.url(), Some(&tls));
     store.ping().await.unwrap();
     // One hash tag per primary.
-    let mut keys: Vec<(String, u16)> = Vec::new();
-    for i in 0.. {
-        let key = format!("{{tag{i}}}:code");
-        let owner = cluster.owner_of(&key).await;
-        if !keys.iter().any(|(_, o)| *o == owner) {
-            keys.push((key, owner));
-        }
-        if keys.len() == 3 {
-            break;
-        }
-    }
+    let keys = cluster.one_key_per_primary().await;
     let script = Script::new(UNMEASURED, SET_AND_GET);
     for (i, (key, owner)) in keys.iter().enumerate() {
         let value = format!("v{i}");

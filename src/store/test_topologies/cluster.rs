@@ -110,6 +110,22 @@ impl RedisCluster {
         env
     }
 
+    /// Keys `{tag<i>}:code`, one on each primary, with the port of their primary.
+    pub async fn one_key_per_primary(&self) -> Vec<(String, u16)> {
+        let mut keys: Vec<(String, u16)> = Vec::new();
+        for i in 0.. {
+            let key = format!("{{tag{i}}}:code");
+            let owner = self.owner_of(&key).await;
+            if !keys.iter().any(|(_, o)| *o == owner) {
+                keys.push((key, owner));
+            }
+            if keys.len() == self.nodes.len() {
+                break;
+            }
+        }
+        keys
+    }
+
     /// The port of the primary that holds `key`'s slot.
     pub async fn owner_of(&self, key: &str) -> u16 {
         let slot: i64 = self.nodes[0]
