@@ -1,5 +1,9 @@
 //! Growing past one queue: a partitioned queue keeps every promise with many processes, on one
 //! Redis and on a Redis Cluster.
+use std::time::Duration;
+
+use crate::app::TestApp;
+use crate::fault_kit::all_mailed;
 use crate::fleet::{Fleet, every_promise_holds};
 use crate::smtp_sink::SmtpSink;
 use crate::stack::{base_env, env_on};
@@ -83,4 +87,36 @@ fn app_commands(stats: &str) -> u64 {
                 .ok()
         })
         .sum()
+}
+
+/// Growing the partition count keeps what is queued: jobs queued by an `api` with one partition
+/// are mailed by a worker with four (partition 0 keeps the single queue's keys), and new jobs then
+/// spread over all four.
+#[tokio::test]
+async fn growing_the_partition_count_loses_no_queued_job() {
+    let redis = TestRedis::start().await;
+    let sink = SmtpSink::start().await;
+    let env = base_env(&redis, &sink);
+    let api = TestApp::spawn("api", &env).await;
+    let before: Vec<String> = (0..40).map(|i| format!("old{i}@grow.test")).collect();
+    for a in &before {
+        assert_eq!(api.generate(a).await.status, 202);
+    }
+    assert_eq!(redis.llen("{otp}:queue:pending").await, 40);
+    let mut grown = env.clone();
+    grown.insert("OTP_QUEUE__PARTITIONS".into(), "4".into());
+    let api4 = TestApp::spawn("api", &grown).await;
+    let _worker = TestApp::spawn("worker", &grown).await;
+    all_mailed(&sink, &before, Duration::from_secs(30)).await;
+    let after: Vec<String> = (0..40).map(|i| format!("new{i}@grow.test")).collect();
+    for a in &after {
+        assert_eq!(api4.generate(a).await.status, 202);
+    }
+    all_mailed(&sink, &after, Duration::from_secs(30)).await;
+    let counters = redis.keys("*:queue:lease_seq").await;
+    assert_eq!(
+        counters.len(),
+        4,
+        "the new jobs used every partition: {counters:?}"
+    );
 }
