@@ -124,7 +124,8 @@ outcome!(
         Ping => "ping",
         /// `INFO memory`, read once for the eviction-policy check.
         Info => "info",
-        /// `WAIT` for replicas after a durable write.
+        /// A durable write (verify with `redis.wait_replicas`): its script and the `WAIT` for
+        /// replicas, sent together.
         Wait => "wait",
     }
 );

@@ -64,20 +64,17 @@ pub(super) async fn info_of_every_primary(
     Ok(by_node)
 }
 
-/// `WAIT` on the primary that holds `key`'s slot: replication is per primary, so only that
-/// primary can say whether its replicas have the write.
-pub(super) async fn wait_on_primary_of(
+/// A pipeline on the primary that holds `key`'s slot, in one write: a durable write's script and
+/// its `WAIT` (replication is per primary, so only that primary can say whether its replicas have
+/// the write, and only for writes made on the same connection).
+pub(super) async fn pipeline_on_primary_of(
     conn: &mut ClusterConnection,
     key: &str,
-    replicas: u32,
-    timeout: Duration,
-) -> redis::RedisResult<u32> {
-    let mut cmd = redis::cmd("WAIT");
-    cmd.arg(replicas).arg(timeout_millis(timeout));
-    let route = Route::with_key(key, SlotAddr::Master);
-    let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
-    let reply = conn.route_command(cmd, routing).await?;
-    Ok(FromRedisValue::from_redis_value(reply)?)
+    pipe: redis::Pipeline,
+    count: usize,
+) -> redis::RedisResult<Vec<redis::Value>> {
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master));
+    conn.route_pipeline(pipe, 0, count, route).await
 }
 
 /// `WAIT` takes whole milliseconds; 0 would mean "forever".

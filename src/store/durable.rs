@@ -58,8 +58,9 @@ impl DurablePool {
 impl Store {
     /// Runs `script`, then, when `redis.wait_replicas` > 0, `WAIT`s for that many replicas on the
     /// same connection (one of the durable pool's, never the shared one), in cluster mode on the
-    /// primary of `keys[0]`'s slot. The script is measured under its own op, the wait under
-    /// `RedisOp::Wait`; the whole takes at most twice `redis.timeout_ms` plus the wait's timeout.
+    /// primary of `keys[0]`'s slot, both in one write; the pair is measured as one
+    /// `RedisOp::Wait` round trip. The whole takes at most twice `redis.timeout_ms` plus the
+    /// wait's timeout (and once more of each when the script must be loaded first).
     pub async fn invoke_durable<T: FromRedisValue>(
         &self,
         script: &Script,
@@ -103,6 +104,10 @@ impl Store {
         result
     }
 
+    /// The script and its `WAIT` in one write on one connection: nothing (a reconnect, another
+    /// request) can come between them, so `WAIT` always counts the script's writes. A primary
+    /// that lacks the script answers `NOSCRIPT` (and the `WAIT` then finds nothing to wait for):
+    /// the script is loaded and the pair sent once more.
     async fn script_then_wait<T: FromRedisValue>(
         &self,
         script: &Script,
@@ -112,36 +117,67 @@ impl Store {
         wait: ReplicaWait,
         conn: Connection,
     ) -> Result<Replicated<T>, StoreError> {
-        let invocation = script.invocation(keys, args);
-        let mut on = conn.clone();
-        let value: T = self
-            .measured(self.timeout, script.op, async move {
-                Ok(invocation.invoke_async(&mut on).await?)
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        pipe.cmd("EVALSHA")
+            .arg(script.script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        pipe.cmd("WAIT")
+            .arg(wait.replicas)
+            .arg(cluster::timeout_millis(wait.timeout));
+        let deadline = self.timeout + wait.timeout;
+        let mut replies = self.pair(deadline, &pipe, key, conn.clone()).await?;
+        if is_noscript(&replies[0]) {
+            let mut on = conn.clone();
+            self.measured(self.timeout, script.op, async move {
+                Ok(script.script.load_async(&mut on).await?)
             })
             .await?;
-        let millis = cluster::timeout_millis(wait.timeout);
-        let waiting = async move {
-            let acknowledged: u32 = match conn {
-                Connection::Cluster(mut c) => {
-                    cluster::wait_on_primary_of(&mut c, key, wait.replicas, wait.timeout).await?
-                }
-                mut one => {
-                    let mut cmd = redis::cmd("WAIT");
-                    cmd.arg(wait.replicas)
-                        .arg(millis)
-                        .query_async(&mut one)
-                        .await?
-                }
-            };
-            Ok(acknowledged)
-        };
-        let acknowledged = self
-            .measured(self.timeout + wait.timeout, RedisOp::Wait, waiting)
-            .await?;
+            replies = self.pair(deadline, &pipe, key, conn).await?;
+        }
+        let [value, acknowledged]: [redis::Value; 2] =
+            replies.try_into().map_err(|r: Vec<_>| {
+                StoreError::Protocol(format!("{} replies to a script and its WAIT", r.len()))
+            })?;
+        // An error reply to the script (READONLY from a demoted primary, OOM) is the call's
+        // failure: the backend hears of it like any other.
+        let value = T::from_redis_value(value).map_err(|e| {
+            let e = StoreError::Redis(e.into());
+            self.backend.failed(&e);
+            e
+        })?;
         Ok(Replicated {
             value,
-            acknowledged,
+            acknowledged: u32::from_redis_value(acknowledged).map_err(redis::RedisError::from)?,
             required: wait.replicas,
         })
     }
+
+    /// Sends the script-and-WAIT pipeline (cluster: to the primary of `key`'s slot); measured as
+    /// one `wait` round trip.
+    async fn pair(
+        &self,
+        deadline: std::time::Duration,
+        pipe: &redis::Pipeline,
+        key: &str,
+        conn: Connection,
+    ) -> Result<Vec<redis::Value>, StoreError> {
+        let pipe = pipe.clone();
+        self.measured(deadline, RedisOp::Wait, async move {
+            let replies = match conn {
+                Connection::Cluster(mut c) => {
+                    cluster::pipeline_on_primary_of(&mut c, key, pipe, 2).await?
+                }
+                mut one => pipe.query_async(&mut one).await?,
+            };
+            Ok(replies)
+        })
+        .await
+    }
+}
+
+fn is_noscript(reply: &redis::Value) -> bool {
+    matches!(reply, redis::Value::ServerError(e) if e.kind() == Some(redis::ServerErrorKind::NoScript))
 }
