@@ -155,7 +155,7 @@ async fn past_the_depth_cap_generate_is_refused_until_the_workers_make_room() {
         ..SendBudgets::default()
     };
     let codes = codes_on(&redis, budgets);
-    let keys = QueueKeys::new("t");
+    let keys = QueueKeys::for_tag("t");
     let (queued, refused) = burst(&codes, "a", "one.test", 3, T0).await;
     assert_eq!((queued, refused), (3, None));
     let full = GenerateOutcome::QueueFull {

@@ -60,14 +60,6 @@ pub enum RedisTopology {
 }
 
 impl RedisTopology {
-    pub fn mode(&self) -> RedisMode {
-        match self {
-            Self::Standalone { .. } => RedisMode::Standalone,
-            Self::Sentinel { .. } => RedisMode::Sentinel,
-            Self::Cluster { .. } => RedisMode::Cluster,
-        }
-    }
-
     /// The URL that carries the credentials and TLS scheme in every mode.
     pub fn url(&self) -> &Secret {
         match self {

@@ -23,11 +23,6 @@ pub struct QueueKeys {
 }
 
 impl QueueKeys {
-    /// The keys of the single (or first) partition under `prefix`.
-    pub fn new(prefix: &str) -> Self {
-        Self::for_tag(prefix)
-    }
-
     pub fn for_tag(tag: &str) -> Self {
         let q = format!("{{{tag}}}:queue");
         Self {

@@ -127,7 +127,8 @@ async fn cluster_blocking_connection_ping_eviction_policy_and_replica_wait() {
             .query_async::<Option<(String, String)>>(&mut blocking)
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past the store's 500 ms call deadline: a blocking connection has its own, longer one.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     // The shared connection is not held up by the blocked one.
     store.ping().await.unwrap();
     store
