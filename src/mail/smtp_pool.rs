@@ -10,22 +10,16 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::commands::Ehlo;
+use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::SendError;
+use super::smtp_transaction::{Failed, Session, offers_pipelining, transaction};
 use super::tls::{TlsTcp, tls_connector};
 use crate::config::{SmtpConfig, SmtpSecurity};
 use crate::outcome::SmtpReply;
-
-/// Where a transaction failed: before the data, the relay cannot have the mail.
-enum Failed {
-    BeforeData(SendError),
-    AfterData(SendError),
-}
 
 /// Servers drop idle clients after a few minutes (RFC 5321 §4.5.3.2); reconnect before that.
 const MAX_IDLE: Duration = Duration::from_secs(60);
@@ -41,7 +35,7 @@ pub struct SmtpPool {
     tls: Option<tokio_rustls::TlsConnector>,
     /// PEM of `smtp.tls_ca_file`, for STARTTLS (lettre builds that TLS session).
     extra_ca_pem: Option<Vec<u8>>,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Session, Instant)>>,
     slots: Semaphore,
 }
 
@@ -81,7 +75,7 @@ impl SmtpPool {
             .await
             .map_err(|_| SendError::Transient(SmtpReply::Local, "pool closed".into()))?;
         if let Some(mut conn) = self.take_idle() {
-            match self.transaction(&mut conn, envelope, bytes).await {
+            match transaction(&mut conn, envelope, bytes, self.timeout).await {
                 Ok(()) => {
                     self.put_back(conn);
                     return Ok(());
@@ -91,7 +85,7 @@ impl SmtpPool {
             }
         }
         let mut conn = self.connect().await?;
-        match self.transaction(&mut conn, envelope, bytes).await {
+        match transaction(&mut conn, envelope, bytes, self.timeout).await {
             Ok(()) => {
                 self.put_back(conn);
                 Ok(())
@@ -100,90 +94,18 @@ impl SmtpPool {
         }
     }
 
-    /// MAIL, RCPT, DATA, then the message, each under the deadline (what lettre's `send` does,
-    /// split so the caller knows whether the relay could have the mail).
-    async fn transaction(
-        &self,
-        conn: &mut AsyncSmtpConnection,
-        envelope: &Envelope,
-        bytes: &[u8],
-    ) -> Result<(), Failed> {
-        let mut options = vec![];
-        let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
-        if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
-            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Err(Failed::BeforeData(SendError::Permanent(
-                    SmtpReply::Local,
-                    "the address needs SMTPUTF8, which the relay does not offer".into(),
-                )));
-            }
-            options.push(MailParameter::SmtpUtfEight);
-        }
-        if !bytes.is_ascii() {
-            if !conn.server_info().supports_feature(Extension::EightBitMime) {
-                return Err(Failed::BeforeData(SendError::Permanent(
-                    SmtpReply::Local,
-                    "the mail needs 8BITMIME, which the relay does not offer".into(),
-                )));
-            }
-            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
-        }
-        let mail = Mail::new(envelope.from().cloned(), options);
-        self.step(conn.command(mail))
-            .await
-            .map_err(Failed::BeforeData)?;
-        for to in envelope.to() {
-            let rcpt = Rcpt::new(to.clone(), vec![]);
-            self.step(conn.command(rcpt))
-                .await
-                .map_err(Failed::BeforeData)?;
-        }
-        self.step(conn.command(Data))
-            .await
-            .map_err(Failed::BeforeData)?;
-        match tokio::time::timeout(self.timeout, conn.message(bytes)).await {
-            Ok(Ok(_)) => Ok(()),
-            // A reply to the data is the relay's decision about this mail.
-            Ok(Err(e)) if e.is_permanent() || e.is_transient() => {
-                Err(Failed::AfterData(classify(e)))
-            }
-            Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(
-                no_reply(&e),
-                format!("no reply to the mail's data: {e}"),
-            ))),
-            Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(
-                SmtpReply::Timeout,
-                format!("no reply to the mail's data within {:?}", self.timeout),
-            ))),
-        }
-    }
-
-    async fn step(
-        &self,
-        command: impl Future<Output = Result<Response, lettre::transport::smtp::Error>>,
-    ) -> Result<(), SendError> {
-        match tokio::time::timeout(self.timeout, command).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(SendError::Transient(
-                SmtpReply::Timeout,
-                format!("SMTP command timed out after {:?}", self.timeout),
-            )),
-        }
-    }
-
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<Session> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < MAX_IDLE && !conn.has_broken() {
+            if since.elapsed() < MAX_IDLE && !conn.conn.has_broken() {
                 return Some(conn);
             }
         }
         None
     }
 
-    fn put_back(&self, conn: AsyncSmtpConnection) {
-        if !conn.has_broken() {
+    fn put_back(&self, conn: Session) {
+        if !conn.conn.has_broken() {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -191,7 +113,7 @@ impl SmtpPool {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<Session, SendError> {
         let connecting = async {
             let tcp = TcpStream::connect((self.host.as_str(), self.port))
                 .await
@@ -229,12 +151,19 @@ impl SmtpPool {
                     .await
                     .map_err(classify)?;
             }
+            // lettre keeps no note of PIPELINING, so ask again (once per connection). Before AUTH:
+            // RFC 4954 leaves EHLO after authentication to the server.
+            let ehlo = conn
+                .command(Ehlo::new(self.hello.clone()))
+                .await
+                .map_err(classify)?;
+            let pipelining = offers_pipelining(&ehlo);
             if let Some(credentials) = &self.credentials {
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                     .await
                     .map_err(classify)?;
             }
-            Ok(conn)
+            Ok(Session { conn, pipelining })
         };
         match tokio::time::timeout(self.timeout, connecting).await {
             Ok(result) => result,
@@ -274,7 +203,7 @@ pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
 }
 
 /// The class of an error that is not a relay's reply.
-fn no_reply(e: &lettre::transport::smtp::Error) -> SmtpReply {
+pub fn no_reply(e: &lettre::transport::smtp::Error) -> SmtpReply {
     if e.is_timeout() {
         SmtpReply::Timeout
     } else if e.is_client() {

@@ -24,6 +24,7 @@ mod resilience;
 mod scale;
 mod secrecy;
 mod sentinel;
+mod smtp_pipelining;
 mod tls;
 mod tracing;
 mod worker;

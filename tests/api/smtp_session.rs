@@ -34,10 +34,12 @@ pub async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std:
         let upper = cmd.to_ascii_uppercase();
         let tls = state.tls.lock().unwrap().clone().filter(|_| !encrypted);
         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            if tls.is_some() {
-                b"250-sink.test\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
-            } else {
-                b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+            let pipelining = !state.no_pipelining.load(Ordering::SeqCst);
+            match (tls.is_some(), pipelining) {
+                (true, true) => b"250-sink.test\r\n250-STARTTLS\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
+                (true, false) => b"250-sink.test\r\n250-STARTTLS\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
+                (false, true) => b"250-sink.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
+                (false, false) => b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
             }
         } else if let (true, Some(acceptor)) = (upper == "STARTTLS", tls) {
             stream
@@ -50,6 +52,10 @@ pub async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std:
             state.tls_sessions.fetch_add(1, Ordering::SeqCst);
             continue;
         } else if let Some(rest) = upper.strip_prefix("MAIL FROM:") {
+            // More commands already read behind MAIL: the client did not wait for its reply.
+            if !stream.buffer().is_empty() {
+                state.pipelined.fetch_add(1, Ordering::SeqCst);
+            }
             from = cmd[cmd.len() - rest.len()..]
                 .trim()
                 .trim_matches(['<', '>'])
@@ -78,6 +84,9 @@ pub async fn session(sock: tokio::net::TcpStream, state: Arc<SinkState>) -> std:
                     b"250 ok\r\n"
                 }
             }
+        } else if upper == "DATA" && rcpt.is_empty() {
+            // RFC 2920 §3.1: a pipelined DATA after refused recipients must not open the data.
+            b"554 5.5.1 no valid recipients\r\n"
         } else if upper == "DATA" {
             stream.get_mut().write_all(b"354 go ahead\r\n").await?;
             let mut data = String::new();

@@ -66,6 +66,10 @@ pub struct SinkState {
     pub drop_after_dot: AtomicU32,
     /// Answer 550 after the data of the next N messages.
     pub reject_after_data: AtomicU32,
+    /// Leave PIPELINING out of the EHLO reply (offered by default, as real relays do).
+    pub no_pipelining: AtomicBool,
+    /// MAIL commands that arrived with more commands behind them in one read (pipelined).
+    pub pipelined: AtomicU32,
     /// Close new connections before the greeting, like a relay that is down.
     pub refuse: AtomicBool,
     pub refused: AtomicU32,

@@ -1,0 +1,217 @@
+//! One mail on an open SMTP session: MAIL, RCPT, DATA and the message. With a relay that offers
+//! PIPELINING (RFC 2920) the three commands go in one write and the message with its final dot in
+//! another, two round trips a mail instead of four (and five writes).
+use std::fmt;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
+
+use super::SendError;
+use super::smtp_pool::classify;
+use crate::outcome::SmtpReply;
+
+/// An open SMTP session and what its relay offers beyond lettre's `ServerInfo`.
+pub struct Session {
+    pub conn: AsyncSmtpConnection,
+    /// The relay's EHLO listed PIPELINING.
+    pub pipelining: bool,
+}
+
+/// Where a transaction failed: before the data, the relay cannot have the mail.
+pub enum Failed {
+    BeforeData(SendError),
+    AfterData(SendError),
+}
+
+/// Whether an EHLO reply offers PIPELINING (a line whose first word is the keyword).
+pub fn offers_pipelining(ehlo: &Response) -> bool {
+    ehlo.message().any(|line| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|word| word.eq_ignore_ascii_case("PIPELINING"))
+    })
+}
+
+/// MAIL, RCPT, DATA, then the message, each reply awaited under `timeout` (what lettre's `send`
+/// does, split so the caller knows whether the relay could have the mail). A failed session must
+/// be dropped: with pipelining, replies to the rest of the group may still be unread.
+pub async fn transaction(
+    session: &mut Session,
+    envelope: &Envelope,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), Failed> {
+    let conn = &mut session.conn;
+    let mail = Mail::new(
+        envelope.from().cloned(),
+        mail_options(conn, envelope, bytes)?,
+    );
+    let rcpts = envelope.to().iter().map(|to| Rcpt::new(to.clone(), vec![]));
+    let before_data = |e| Failed::BeforeData(e);
+    if session.pipelining {
+        let mut group = mail.to_string();
+        for rcpt in rcpts {
+            group.push_str(&rcpt.to_string());
+        }
+        group.push_str(&Data.to_string());
+        // Replies come in the commands' order: MAIL's, each RCPT's, then DATA's 354.
+        step(timeout, conn.command(Verbatim(&group)))
+            .await
+            .map_err(before_data)?;
+        for _ in envelope.to() {
+            step(timeout, conn.read_response())
+                .await
+                .map_err(before_data)?;
+        }
+        step(timeout, conn.read_response())
+            .await
+            .map_err(before_data)?;
+    } else {
+        step(timeout, conn.command(mail))
+            .await
+            .map_err(before_data)?;
+        for rcpt in rcpts {
+            step(timeout, conn.command(rcpt))
+                .await
+                .map_err(before_data)?;
+        }
+        step(timeout, conn.command(Data))
+            .await
+            .map_err(before_data)?;
+    }
+    let block = data_block(bytes);
+    let replied = match std::str::from_utf8(&block) {
+        // The message and its final dot in one write (lettre's `message` makes two).
+        Ok(text) => tokio::time::timeout(timeout, conn.command(Verbatim(text))).await,
+        Err(_) => tokio::time::timeout(timeout, conn.message(bytes)).await,
+    };
+    match replied {
+        Ok(Ok(_)) => Ok(()),
+        // A reply to the data is the relay's decision about this mail.
+        Ok(Err(e)) if e.is_permanent() || e.is_transient() => Err(Failed::AfterData(classify(e))),
+        Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(
+            super::smtp_pool::no_reply(&e),
+            format!("no reply to the mail's data: {e}"),
+        ))),
+        Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(
+            SmtpReply::Timeout,
+            format!("no reply to the mail's data within {timeout:?}"),
+        ))),
+    }
+}
+
+/// SMTPUTF8 and 8BITMIME when the envelope or the mail needs them; a relay without them refuses
+/// here, before anything is sent.
+fn mail_options(
+    conn: &AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+) -> Result<Vec<MailParameter>, Failed> {
+    let mut options = vec![];
+    let non_ascii = |a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii();
+    let refuse = |what: &str| {
+        Failed::BeforeData(SendError::Permanent(
+            SmtpReply::Local,
+            format!("the {what}, which the relay does not offer"),
+        ))
+    };
+    if envelope.from().is_some_and(non_ascii) || envelope.to().iter().any(non_ascii) {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(refuse("address needs SMTPUTF8"));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !bytes.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(refuse("mail needs 8BITMIME"));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    Ok(options)
+}
+
+async fn step(
+    timeout: Duration,
+    reply: impl Future<Output = Result<Response, lettre::transport::smtp::Error>>,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(timeout, reply).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(classify(e)),
+        Err(_) => Err(SendError::Transient(
+            SmtpReply::Timeout,
+            format!("SMTP command timed out after {timeout:?}"),
+        )),
+    }
+}
+
+/// Text written to the relay as it is: lettre's `command` writes whatever a `Display` gives.
+struct Verbatim<'a>(&'a str);
+
+impl fmt::Display for Verbatim<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The message as DATA sends it (RFC 5321 §4.5.2): a line that starts with a dot gets another,
+/// then CRLF, dot, CRLF. Lines start after CRLF, as in lettre's own encoder.
+fn data_block(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut line_start = true;
+    let mut previous = 0u8;
+    for &b in message {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = previous == b'\r' && b == b'\n';
+        previous = b;
+    }
+    out.extend_from_slice(b"\r\n.\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+
+    #[test]
+    fn dots_at_line_starts_are_doubled_and_the_block_ends_with_a_lone_dot() {
+        let block = data_block(b".top\r\nmid.dle\r\n.\r\n..two\nbare.\n.x");
+        assert_eq!(
+            String::from_utf8(block).unwrap(),
+            "..top\r\nmid.dle\r\n..\r\n...two\nbare.\n.x\r\n.\r\n"
+        );
+        assert_eq!(data_block(b""), b"\r\n.\r\n");
+    }
+
+    fn ehlo(lines: &[&str]) -> Response {
+        let code = Code::new(
+            Severity::PositiveCompletion,
+            Category::MailSystem,
+            Detail::Zero,
+        );
+        Response::new(code, lines.iter().map(|l| l.to_string()).collect())
+    }
+
+    #[test]
+    fn pipelining_is_read_from_the_ehlo_keywords() {
+        assert!(offers_pipelining(&ehlo(&[
+            "relay.test",
+            "PIPELINING",
+            "8BITMIME"
+        ])));
+        assert!(offers_pipelining(&ehlo(&["relay.test", "pipelining"])));
+        assert!(!offers_pipelining(&ehlo(&[
+            "relay.test",
+            "8BITMIME",
+            "SIZE 100"
+        ])));
+        assert!(!offers_pipelining(&ehlo(&["relay.test", "XPIPELINING"])));
+    }
+}
