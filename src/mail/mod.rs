@@ -1,4 +1,5 @@
 //! Turns (address, code) into a two-part MIME mail and hands it to the transport.
+mod mime_body;
 mod smtp_pool;
 mod smtp_transaction;
 mod templates;
@@ -80,7 +81,10 @@ impl Mailer {
             .from(self.from.clone())
             .to(Mailbox::new(None, address))
             .subject(body.subject)
-            .multipart(MultiPart::alternative_plain_html(body.text, body.html))
+            .multipart(MultiPart::alternative_plain_html(
+                mime_body::crlf(body.text),
+                mime_body::crlf(body.html),
+            ))
             .map_err(|e| permanent(&e))
     }
 

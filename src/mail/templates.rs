@@ -80,21 +80,39 @@ impl Template {
         })
     }
 
-    fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<String> {
-        let out = match &self.engine {
-            Engine::Handlebars(hb) => hb.render(NAME, ctx).map_err(anyhow::Error::from),
-            Engine::Tera(t) => tera::Context::from_serialize(ctx)
-                .and_then(|c| t.render(NAME, &c))
-                .map_err(|e| anyhow::anyhow!("{e:?}")),
+    fn render(&self, contexts: &Contexts) -> anyhow::Result<String> {
+        let out = match (&self.engine, contexts) {
+            (Engine::Handlebars(hb), Contexts { hbs, .. }) => hb
+                .render_with_context(NAME, hbs)
+                .map_err(anyhow::Error::from),
+            (Engine::Tera(t), Contexts { tera: Some(c), .. }) => {
+                t.render(NAME, c).map_err(|e| anyhow::anyhow!("{e:?}"))
+            }
+            (Engine::Tera(_), Contexts { tera: None, .. }) => Err(anyhow::anyhow!(
+                "no Tera context: `Templates::uses_tera` is out of date"
+            )),
         };
         out.with_context(|| format!("rendering {}", self.path.display()))
     }
+
+    fn is_tera(&self) -> bool {
+        matches!(self.engine, Engine::Tera(_))
+    }
+}
+
+/// One mail's values as each engine takes them, built once for all three templates (each
+/// engine copies the values into its own tree, a tenth of a mail's build when done per template).
+struct Contexts {
+    hbs: handlebars::Context,
+    tera: Option<tera::Context>,
 }
 
 pub struct Templates {
     subject: Template,
     html: Template,
     text: Template,
+    /// The HTML or the text part is a Tera template (the subject is always Handlebars).
+    uses_tera: bool,
 }
 
 pub struct Rendered {
@@ -108,10 +126,13 @@ impl Templates {
     /// compiles `subject` (a Handlebars template), and renders all three once with sample values,
     /// which is where strict mode catches unknown variables.
     pub fn load(dir: &Path, subject: &str) -> anyhow::Result<Self> {
+        let html = Template::load(dir, "otp", true)?;
+        let text = Template::load(dir, "otp.txt", false)?;
         let t = Self {
             subject: Template::inline("mail.subject", subject)?,
-            html: Template::load(dir, "otp", true)?,
-            text: Template::load(dir, "otp.txt", false)?,
+            uses_tera: html.is_tera() || text.is_tera(),
+            html,
+            text,
         };
         let sample = MailContext {
             code: "123456",
@@ -135,10 +156,18 @@ impl Templates {
     }
 
     pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
+        let contexts = Contexts {
+            hbs: handlebars::Context::wraps(ctx).context("the mail's values")?,
+            tera: if self.uses_tera {
+                Some(tera::Context::from_serialize(ctx).context("the mail's values")?)
+            } else {
+                None
+            },
+        };
         Ok(Rendered {
-            subject: self.subject.render(ctx)?,
-            html: self.html.render(ctx)?,
-            text: self.text.render(ctx)?,
+            subject: self.subject.render(&contexts)?,
+            html: self.html.render(&contexts)?,
+            text: self.text.render(&contexts)?,
         })
     }
 }
