@@ -248,6 +248,7 @@ fn worker(
         },
         renew_every: w.renew_every,
         lease: w.lease,
+        traced: config.settings.telemetry.otlp_endpoint.is_some(),
     };
     let queue = Queue::new(store.clone(), partitions.clone(), Clock::System, w.lease)
         .with_dead_letters(w.dead_letters);

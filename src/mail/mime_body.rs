@@ -1,44 +1,44 @@
-//! A rendered part as lettre's MIME body, with CRLF line endings made here in one pass: lettre
-//! makes them with one `String::insert` per line, each moving the rest of the text, which was the
-//! largest single cost of building a mail.
+//! A rendered part as lettre's MIME body. For the usual 7bit part the CRLF line endings are made
+//! here in one pass: lettre makes them with one `String::insert` per line, each moving the rest of
+//! the text, which was the largest single cost of building a mail.
+use email_encoding::body::Encoding;
 use lettre::message::Body;
+use lettre::message::header::ContentTransferEncoding;
 
 /// The same body (encoding and bytes) lettre's `Body::new(text)` gives.
 pub fn crlf(text: String) -> Body {
-    let crlf = crlf_line_endings(text);
-    if crlf.is_ascii() {
-        // As bytes, lettre neither scans it for line endings again nor changes its choice of
-        // encoding (the same for ASCII bytes and text).
-        Body::new(crlf.into_bytes())
+    // lettre's own choice, made as lettre makes it: on the text before CRLF.
+    if Encoding::choose(text.as_str(), false) == Encoding::SevenBit {
+        let bytes = crlf_line_endings(text).into_bytes();
+        Body::dangerous_pre_encoded(bytes, ContentTransferEncoding::SevenBit)
     } else {
-        // Text that is not ASCII keeps lettre's text path, whose encoding choice differs from
-        // bytes'; with CRLF already in place its scan inserts nothing.
-        Body::new(crlf)
+        // Quoted-printable or base64 (long lines, not ASCII): lettre encodes it.
+        Body::new(text)
     }
 }
 
-/// Every LF not already after a CR becomes CRLF.
+/// Every LF not already after a CR becomes CRLF (line feeds found with `memchr`).
 fn crlf_line_endings(text: String) -> String {
-    let bare = text
-        .as_bytes()
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || text.as_bytes()[i - 1] != b'\r'))
-        .count();
-    if bare == 0 {
-        return text;
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'\n', bytes) {
+        if at > 0 && bytes[at - 1] == b'\r' {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| String::with_capacity(bytes.len() + bytes.len() / 16));
+        // A line feed is ASCII, so `at` is a character boundary.
+        out.push_str(&text[copied..at]);
+        out.push_str("\r\n");
+        copied = at + 1;
     }
-    let mut out = String::with_capacity(text.len() + bare);
-    for line in text.split_inclusive('\n') {
-        match line.strip_suffix('\n') {
-            Some(rest) if !rest.ends_with('\r') => {
-                out.push_str(rest);
-                out.push_str("\r\n");
-            }
-            _ => out.push_str(line),
+    match out {
+        None => text,
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            out
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -64,6 +64,28 @@ mod tests {
             assert_eq!(ours.encoding(), lettres.encoding(), "{text:?}");
             assert_eq!(ours.into_vec(), lettres.into_vec(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn bodies_equal_lettres_own_on_any_text() {
+        use proptest::prelude::*;
+        let text = proptest::collection::vec(
+            prop_oneof![
+                1 => Just('\r'),
+                1 => Just('\n'),
+                30 => Just('a'),
+                2 => Just('é'),
+                2 => Just('.'),
+                4 => Just(' '),
+            ],
+            0..400,
+        );
+        proptest!(|(chars in text)| {
+            let text: String = chars.into_iter().collect();
+            let (ours, lettres) = (crlf(text.clone()), Body::new(text));
+            prop_assert_eq!(ours.encoding(), lettres.encoding());
+            prop_assert_eq!(ours.into_vec(), lettres.into_vec());
+        });
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! and tell the queue the outcome.
 use std::time::{Duration, Instant};
 
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, Span, info, info_span, warn};
 
 use super::WorkerConfig;
 use super::in_flight::Held;
@@ -108,7 +108,7 @@ impl JobRunner {
         let sent = self
             .mailer
             .send(message)
-            .instrument(info_span!("smtp send", otel.kind = "client"))
+            .instrument(self.child_span(|| info_span!("smtp send", otel.kind = "client")))
             .await;
         self.metrics.observe_send(&sent, started.elapsed());
         let class = sent
@@ -148,7 +148,7 @@ impl JobRunner {
                     Duration::from_millis(left),
                 )
             })
-            .instrument(info_span!("activate code"))
+            .instrument(self.child_span(|| info_span!("activate code")))
             .await;
         match activated {
             None => return Outcome::Abandoned,
@@ -202,6 +202,14 @@ impl JobRunner {
             self.metrics.dead_letters_trimmed.inc_by(trimmed);
         }
         ended_as(Outcome::DeadLettered, ended.map(|(settled, _)| settled))
+    }
+
+    fn child_span(&self, make: impl FnOnce() -> Span) -> Span {
+        if self.config.traced {
+            make()
+        } else {
+            Span::none()
+        }
     }
 
     /// Queue and code updates must not be skipped: while Redis is away, keep trying for up to

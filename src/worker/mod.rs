@@ -32,6 +32,9 @@ pub struct WorkerConfig {
     pub renew_every: Duration,
     /// How long a lease lasts without renewal (`worker.reap_after_secs`).
     pub lease: Duration,
+    /// Traces are exported: the SMTP send and the activation get spans of their own. Without an
+    /// exporter they would add nothing to the log lines (the job's span names the job).
+    pub traced: bool,
 }
 
 pub struct Worker {
