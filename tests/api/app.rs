@@ -140,6 +140,12 @@ impl TestApp {
         metric(&page, series).unwrap_or_else(|| panic!("{series} not in metrics:\n{page}"))
     }
 
+    /// `email_otp_jobs_total` for one outcome (`sent`, `retried`, `dead_lettered`, …).
+    pub async fn jobs(&self, outcome: &str) -> f64 {
+        self.metric(&format!("email_otp_jobs_total{{outcome=\"{outcome}\"}}"))
+            .await
+    }
+
     /// GET on the admin port, or `None` when nothing answered.
     pub async fn admin_get(&self, path: &str) -> Option<Reply> {
         let url = format!("{}{path}", self.admin);

@@ -193,12 +193,7 @@ async fn retries_stop_when_the_code_would_expire() {
     let tries = sink.attempts_to("expiring@example.com").len();
     assert!((2..20).contains(&tries), "{tries} attempts");
     let app = &s.app;
-    let gave_up = app
-        .metric("email_otp_jobs_total{outcome=\"dead_lettered\"}")
-        .await
-        + app
-            .metric("email_otp_jobs_total{outcome=\"dropped_expired\"}")
-            .await;
+    let gave_up = app.jobs("dead_lettered").await + app.jobs("dropped_expired").await;
     assert_eq!(gave_up, 1.0, "the job ended");
     // A job in no queue list is never sent again. Barrier: a later job, sent and finished, while
     // the expired one stays at its count.

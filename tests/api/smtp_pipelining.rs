@@ -7,6 +7,15 @@ use std::time::Duration;
 use crate::helpers::*;
 use crate::stack::Stack;
 
+/// One job at a time, so every mail uses the same pooled connection unless one fails.
+async fn one_at_a_time() -> Stack {
+    Stack::builder()
+        .no_limits()
+        .env("OTP_WORKER__CONCURRENCY", 1)
+        .start()
+        .await
+}
+
 async fn three_codes_verify(s: &Stack, name: &str) {
     for i in 0..3 {
         let email = format!("{name}{i}@example.com");
@@ -17,11 +26,7 @@ async fn three_codes_verify(s: &Stack, name: &str) {
 
 #[tokio::test]
 async fn a_relay_offering_pipelining_gets_the_envelope_in_one_write() {
-    let s = Stack::builder()
-        .no_limits()
-        .env("OTP_WORKER__CONCURRENCY", 1)
-        .start()
-        .await;
+    let s = one_at_a_time().await;
     three_codes_verify(&s, "piped").await;
     assert_eq!(s.sink.state.pipelined.load(Ordering::SeqCst), 3);
     assert_eq!(s.sink.state.connections.load(Ordering::SeqCst), 1);
@@ -29,11 +34,7 @@ async fn a_relay_offering_pipelining_gets_the_envelope_in_one_write() {
 
 #[tokio::test]
 async fn a_relay_without_pipelining_gets_one_command_at_a_time() {
-    let s = Stack::builder()
-        .no_limits()
-        .env("OTP_WORKER__CONCURRENCY", 1)
-        .start()
-        .await;
+    let s = one_at_a_time().await;
     s.sink.state.no_pipelining.store(true, Ordering::SeqCst);
     three_codes_verify(&s, "stepwise").await;
     assert_eq!(s.sink.state.pipelined.load(Ordering::SeqCst), 0);
@@ -42,11 +43,7 @@ async fn a_relay_without_pipelining_gets_one_command_at_a_time() {
 
 #[tokio::test]
 async fn a_recipient_refused_in_a_pipelined_group_costs_only_its_own_mail() {
-    let s = Stack::builder()
-        .no_limits()
-        .env("OTP_WORKER__CONCURRENCY", 1)
-        .start()
-        .await;
+    let s = one_at_a_time().await;
     s.code_for("before@example.com").await;
     s.sink.state.fail_permanent.store(true, Ordering::SeqCst);
     assert_eq!(s.app.generate("refused@example.com").await.status, 202);
@@ -61,14 +58,6 @@ async fn a_recipient_refused_in_a_pipelined_group_costs_only_its_own_mail() {
     three_codes_verify(&s, "after").await;
     assert_eq!(s.sink.state.connections.load(Ordering::SeqCst), 2);
     assert_eq!(s.sink.state.data_commands.load(Ordering::SeqCst), 4);
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"retried\"}")
-            .await,
-        0.0
-    );
-    assert_eq!(
-        s.app.metric("email_otp_jobs_total{outcome=\"sent\"}").await,
-        4.0
-    );
+    assert_eq!(s.app.jobs("retried").await, 0.0);
+    assert_eq!(s.app.jobs("sent").await, 4.0);
 }

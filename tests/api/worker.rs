@@ -98,16 +98,8 @@ async fn smtp_4xx_is_retried_with_backoff_then_delivered() {
         started.elapsed()
     );
     assert_eq!(s.app.verify("retry@example.com", &code).await.status, 200);
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"retried\"}")
-            .await,
-        2.0
-    );
-    assert_eq!(
-        s.app.metric("email_otp_jobs_total{outcome=\"sent\"}").await,
-        1.0
-    );
+    assert_eq!(s.app.jobs("retried").await, 2.0);
+    assert_eq!(s.app.jobs("sent").await, 1.0);
     assert_eq!(
         s.app
             .metric("email_otp_smtp_send_errors_total{class=\"transient\"}")
@@ -146,18 +138,8 @@ async fn smtp_5xx_goes_to_dead_letter_without_retry() {
         !logs.contains("dead@example.com"),
         "full address in the logs:\n{logs}"
     );
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"retried\"}")
-            .await,
-        0.0
-    );
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"dead_lettered\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(s.app.jobs("retried").await, 0.0);
+    assert_eq!(s.app.jobs("dead_lettered").await, 1.0);
     assert_eq!(
         s.app.metric("email_otp_queue_depth{state=\"dead\"}").await,
         1.0
@@ -179,18 +161,8 @@ async fn persistent_4xx_is_dead_lettered_after_max_attempts() {
     })
     .await;
     assert_eq!(s.sink.state.data_commands.load(Ordering::SeqCst), 3);
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"retried\"}")
-            .await,
-        2.0
-    );
-    assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"dead_lettered\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(s.app.jobs("retried").await, 2.0);
+    assert_eq!(s.app.jobs("dead_lettered").await, 1.0);
 }
 
 #[tokio::test]
@@ -253,14 +225,9 @@ async fn connections_are_reused_and_a_stale_one_is_replaced_without_a_retry() {
         s.code_for(&format!("stale{i}@example.com")).await;
     }
     assert_eq!(
-        s.app
-            .metric("email_otp_jobs_total{outcome=\"retried\"}")
-            .await,
+        s.app.jobs("retried").await,
         0.0,
         "stale connections cost no job retry"
     );
-    assert_eq!(
-        s.app.metric("email_otp_jobs_total{outcome=\"sent\"}").await,
-        6.0
-    );
+    assert_eq!(s.app.jobs("sent").await, 6.0);
 }
