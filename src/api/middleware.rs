@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Bytes;
 use poem::http::{StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
@@ -131,15 +134,17 @@ async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = req
-        .take_body()
-        .into_bytes_limit(max)
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            other => poem::Error::from(other),
-        })?;
-    req.set_body(Body::from_bytes(bytes));
+    // Not poem's `into_bytes_limit`: it reads through a zeroed 4 KiB array that lives in the
+    // request's future, so every request zeroed it and every move of the future copied it.
+    let body: BoxBody<Bytes, std::io::Error> = req.take_body().into();
+    let collected = Limited::new(body, max).collect().await.map_err(|e| {
+        if e.is::<LengthLimitError>() {
+            too_large()
+        } else {
+            poem::Error::from(poem::error::ReadBodyError::Io(std::io::Error::other(e)))
+        }
+    })?;
+    req.set_body(Body::from_bytes(collected.to_bytes()));
     Ok(())
 }
 
