@@ -72,7 +72,7 @@ impl Mailer {
             // Large providers refuse mail without a Message-ID when the relay adds none.
             .message_id(Some(format!(
                 "<{}@{}>",
-                uuid::Uuid::new_v4().simple(),
+                crate::domain::random_id(),
                 self.from.email.domain()
             )))
             .date_now()

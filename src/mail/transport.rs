@@ -86,7 +86,7 @@ async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> Result<(), SendError>
     let name = format!(
         "{}-{}",
         crate::clock::Clock::System.now_ms(),
-        uuid::Uuid::new_v4().simple()
+        crate::domain::random_id()
     );
     let tmp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(format!("{name}.eml"));

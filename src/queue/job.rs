@@ -25,7 +25,7 @@ pub struct Job {
 impl Job {
     pub fn new(email: String, created_ms: u64) -> Self {
         Self {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id: crate::domain::random_id(),
             email,
             created_ms,
             attempt: 0,
