@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use super::SendError;
-use super::smtp_transaction::{Failed, Session, offers_pipelining, transaction};
+use super::smtp_transaction::{Failed, Session, classify, offers_pipelining, transaction};
 use super::tls::{TlsTcp, tls_connector};
 use crate::config::{SmtpConfig, SmtpSecurity};
 use crate::outcome::SmtpReply;
@@ -187,28 +187,5 @@ impl SmtpPool {
         builder
             .build_rustls()
             .map_err(|e| SendError::Permanent(SmtpReply::Local, format!("TLS parameters: {e}")))
-    }
-}
-
-/// 5xx replies are permanent; everything else (4xx, I/O, timeouts, TLS) may work next time.
-/// (Callers decide first whether a failure came after the data, which makes it unconfirmed.)
-pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
-        SendError::Permanent(SmtpReply::PermanentReply, e.to_string())
-    } else if e.is_transient() {
-        SendError::Transient(SmtpReply::TransientReply, e.to_string())
-    } else {
-        SendError::Transient(no_reply(&e), e.to_string())
-    }
-}
-
-/// The class of an error that is not a relay's reply.
-pub fn no_reply(e: &lettre::transport::smtp::Error) -> SmtpReply {
-    if e.is_timeout() {
-        SmtpReply::Timeout
-    } else if e.is_client() {
-        SmtpReply::Local
-    } else {
-        SmtpReply::Connection
     }
 }

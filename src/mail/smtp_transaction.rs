@@ -11,7 +11,6 @@ use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParam
 use lettre::transport::smtp::response::Response;
 
 use super::SendError;
-use super::smtp_pool::classify;
 use crate::outcome::SmtpReply;
 
 /// An open SMTP session and what its relay offers beyond lettre's `ServerInfo`.
@@ -50,43 +49,32 @@ pub async fn transaction(
         envelope.from().cloned(),
         mail_options(conn, envelope, bytes)?,
     );
-    let rcpts = envelope.to().iter().map(|to| Rcpt::new(to.clone(), vec![]));
-    let before_data = |e| Failed::BeforeData(e);
+    let commands: Vec<String> = std::iter::once(mail.to_string())
+        .chain(
+            envelope
+                .to()
+                .iter()
+                .map(|to| Rcpt::new(to.clone(), vec![]).to_string()),
+        )
+        .chain(std::iter::once(Data.to_string()))
+        .collect();
     if session.pipelining {
-        let mut group = mail.to_string();
-        for rcpt in rcpts {
-            group.push_str(&rcpt.to_string());
+        // One write; the replies come in the commands' order: MAIL's, each RCPT's, DATA's 354.
+        step(timeout, conn.command(Verbatim(&commands.concat()))).await?;
+        for _ in 1..commands.len() {
+            step(timeout, conn.read_response()).await?;
         }
-        group.push_str(&Data.to_string());
-        // Replies come in the commands' order: MAIL's, each RCPT's, then DATA's 354.
-        step(timeout, conn.command(Verbatim(&group)))
-            .await
-            .map_err(before_data)?;
-        for _ in envelope.to() {
-            step(timeout, conn.read_response())
-                .await
-                .map_err(before_data)?;
-        }
-        step(timeout, conn.read_response())
-            .await
-            .map_err(before_data)?;
     } else {
-        step(timeout, conn.command(mail))
-            .await
-            .map_err(before_data)?;
-        for rcpt in rcpts {
-            step(timeout, conn.command(rcpt))
-                .await
-                .map_err(before_data)?;
+        for command in &commands {
+            step(timeout, conn.command(Verbatim(command))).await?;
         }
-        step(timeout, conn.command(Data))
-            .await
-            .map_err(before_data)?;
     }
     let block = data_block(bytes);
     let replied = match std::str::from_utf8(&block) {
         // The message and its final dot in one write (lettre's `message` makes two).
         Ok(text) => tokio::time::timeout(timeout, conn.command(Verbatim(text))).await,
+        // `command` writes text only. Our parts are 7bit, quoted-printable or base64, so this is
+        // for a mail with raw 8-bit bytes, which lettre's own writer sends correctly.
         Err(_) => tokio::time::timeout(timeout, conn.message(bytes)).await,
     };
     match replied {
@@ -94,7 +82,7 @@ pub async fn transaction(
         // A reply to the data is the relay's decision about this mail.
         Ok(Err(e)) if e.is_permanent() || e.is_transient() => Err(Failed::AfterData(classify(e))),
         Ok(Err(e)) => Err(Failed::AfterData(SendError::Unconfirmed(
-            super::smtp_pool::no_reply(&e),
+            no_reply(&e),
             format!("no reply to the mail's data: {e}"),
         ))),
         Err(_) => Err(Failed::AfterData(SendError::Unconfirmed(
@@ -134,17 +122,41 @@ fn mail_options(
     Ok(options)
 }
 
+/// One reply before the data, awaited under `timeout`.
 async fn step(
     timeout: Duration,
     reply: impl Future<Output = Result<Response, lettre::transport::smtp::Error>>,
-) -> Result<(), SendError> {
+) -> Result<(), Failed> {
     match tokio::time::timeout(timeout, reply).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(classify(e)),
-        Err(_) => Err(SendError::Transient(
+        Ok(Err(e)) => Err(Failed::BeforeData(classify(e))),
+        Err(_) => Err(Failed::BeforeData(SendError::Transient(
             SmtpReply::Timeout,
             format!("SMTP command timed out after {timeout:?}"),
-        )),
+        ))),
+    }
+}
+
+/// 5xx replies are permanent; everything else (4xx, I/O, timeouts, TLS) may work next time.
+/// (Callers decide first whether a failure came after the data, which makes it unconfirmed.)
+pub fn classify(e: lettre::transport::smtp::Error) -> SendError {
+    if e.is_permanent() {
+        SendError::Permanent(SmtpReply::PermanentReply, e.to_string())
+    } else if e.is_transient() {
+        SendError::Transient(SmtpReply::TransientReply, e.to_string())
+    } else {
+        SendError::Transient(no_reply(&e), e.to_string())
+    }
+}
+
+/// The class of an error that is not a relay's reply.
+fn no_reply(e: &lettre::transport::smtp::Error) -> SmtpReply {
+    if e.is_timeout() {
+        SmtpReply::Timeout
+    } else if e.is_client() {
+        SmtpReply::Local
+    } else {
+        SmtpReply::Connection
     }
 }
 

@@ -80,39 +80,31 @@ impl Template {
         })
     }
 
-    fn render(&self, contexts: &Contexts) -> anyhow::Result<String> {
-        let out = match (&self.engine, contexts) {
-            (Engine::Handlebars(hb), Contexts { hbs, .. }) => hb
-                .render_with_context(NAME, hbs)
+    fn render(&self, contexts: &Contexts<'_>) -> anyhow::Result<String> {
+        let out = match &self.engine {
+            Engine::Handlebars(hb) => hb
+                .render_with_context(NAME, &contexts.handlebars)
                 .map_err(anyhow::Error::from),
-            (Engine::Tera(t), Contexts { tera: Some(c), .. }) => {
-                t.render(NAME, c).map_err(|e| anyhow::anyhow!("{e:?}"))
-            }
-            (Engine::Tera(_), Contexts { tera: None, .. }) => Err(anyhow::anyhow!(
-                "no Tera context: `Templates::uses_tera` is out of date"
-            )),
+            Engine::Tera(t) => tera::Context::from_serialize(contexts.values)
+                .and_then(|c| t.render(NAME, &c))
+                .map_err(|e| anyhow::anyhow!("{e:?}")),
         };
         out.with_context(|| format!("rendering {}", self.path.display()))
     }
-
-    fn is_tera(&self) -> bool {
-        matches!(self.engine, Engine::Tera(_))
-    }
 }
 
-/// One mail's values as each engine takes them, built once for all three templates (each
-/// engine copies the values into its own tree, a tenth of a mail's build when done per template).
-struct Contexts {
-    hbs: handlebars::Context,
-    tera: Option<tera::Context>,
+/// One mail's values, with Handlebars' copy of them built once for all its templates (the
+/// subject always, usually both parts): each build copies the values into the engine's own tree,
+/// a tenth of a mail's build when done per template.
+struct Contexts<'a> {
+    values: &'a MailContext<'a>,
+    handlebars: handlebars::Context,
 }
 
 pub struct Templates {
     subject: Template,
     html: Template,
     text: Template,
-    /// The HTML or the text part is a Tera template (the subject is always Handlebars).
-    uses_tera: bool,
 }
 
 pub struct Rendered {
@@ -126,13 +118,10 @@ impl Templates {
     /// compiles `subject` (a Handlebars template), and renders all three once with sample values,
     /// which is where strict mode catches unknown variables.
     pub fn load(dir: &Path, subject: &str) -> anyhow::Result<Self> {
-        let html = Template::load(dir, "otp", true)?;
-        let text = Template::load(dir, "otp.txt", false)?;
         let t = Self {
             subject: Template::inline("mail.subject", subject)?,
-            uses_tera: html.is_tera() || text.is_tera(),
-            html,
-            text,
+            html: Template::load(dir, "otp", true)?,
+            text: Template::load(dir, "otp.txt", false)?,
         };
         let sample = MailContext {
             code: "123456",
@@ -157,12 +146,8 @@ impl Templates {
 
     pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
         let contexts = Contexts {
-            hbs: handlebars::Context::wraps(ctx).context("the mail's values")?,
-            tera: if self.uses_tera {
-                Some(tera::Context::from_serialize(ctx).context("the mail's values")?)
-            } else {
-                None
-            },
+            values: ctx,
+            handlebars: handlebars::Context::wraps(ctx).context("the mail's values")?,
         };
         Ok(Rendered {
             subject: self.subject.render(&contexts)?,
