@@ -46,7 +46,8 @@ pub enum SpecFormat {
     Json,
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; the serving ones build their runtime from the configuration first.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
     let file = cli.config.as_deref();
     match cli.command {
         Command::Openapi { format } => {
@@ -69,15 +70,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config.settings.to_redacted_toml());
             Ok(())
         }
-        Command::Serve => serve(file, Profile::Production, Mode::Serve).await,
-        Command::Api => serve(file, Profile::Production, Mode::Api).await,
-        Command::Worker => serve(file, Profile::Production, Mode::Worker).await,
-        Command::Dev => serve(file, Profile::Dev, Mode::Serve).await,
+        Command::Serve => serve(file, Profile::Production, Mode::Serve),
+        Command::Api => serve(file, Profile::Production, Mode::Api),
+        Command::Worker => serve(file, Profile::Production, Mode::Worker),
+        Command::Dev => serve(file, Profile::Dev, Mode::Serve),
     }
 }
 
-async fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> anyhow::Result<()> {
-    let mut config = Config::load(file, profile)?;
+fn serve(file: Option<&std::path::Path>, profile: Profile, mode: Mode) -> anyhow::Result<()> {
+    let config = Config::load(file, profile)?;
+    let runtime = config
+        .worker_threads
+        .runtime()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_service(config, profile, mode))
+}
+
+async fn run_service(mut config: Config, profile: Profile, mode: Mode) -> anyhow::Result<()> {
     let service = match mode {
         Mode::Serve => "serve",
         Mode::Api => "api",

@@ -2,10 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = email_otp::cli::Cli::parse();
-    match email_otp::cli::run(cli).await {
+    match email_otp::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("email-otp: {e:#}");

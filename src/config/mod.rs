@@ -4,6 +4,7 @@ mod checks;
 mod limits;
 mod queue;
 mod redis_settings;
+mod runtime;
 mod secret;
 mod settings;
 mod topology;
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 
 pub use limits::{DeadLetters, SendBudgets, ServerLimits};
 pub use queue::{MAX_PARTITIONS, QueueConfig, QueueSettings};
+pub use runtime::{RuntimeSettings, WorkerThreads};
 pub use secret::{Secret, UrlWithCredentials};
 pub use settings::*;
 pub use topology::{NodeAddress, RedisConfig, RedisTopology, ReplicaWait};

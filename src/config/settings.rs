@@ -21,6 +21,7 @@ pub struct Settings {
     pub queue: super::QueueSettings,
     pub telemetry: TelemetrySettings,
     pub log: LogSettings,
+    pub runtime: super::RuntimeSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -43,6 +43,7 @@ fn defaults_match_the_design_table() {
             (0, 100)
         );
         assert_eq!(s.mail.transport, MailTransportKind::Smtp);
+        assert_eq!(s.runtime.worker_threads, 1);
         // 8 connections measured best in bench/run (BENCHMARKS.md).
 
         assert_eq!(
@@ -155,6 +156,11 @@ fn bad_values_name_their_key() {
         ("OTP_SMTP__TIMEOUT_SECS", "0", "smtp.timeout_secs"),
         ("OTP_SMTP__USERNAME", "user", "smtp.password"),
         ("OTP_WORKER__CONCURRENCY", "100000000", "worker.concurrency"),
+        (
+            "OTP_RUNTIME__WORKER_THREADS",
+            "5000",
+            "runtime.worker_threads",
+        ),
         ("OTP_WORKER__REAP_AFTER_SECS", "5", "worker.reap_after_secs"),
         ("OTP_LOG__LEVEL", "info,[", "log.level"),
         (

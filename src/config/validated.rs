@@ -26,6 +26,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub worker: WorkerConfig,
     pub queue: super::QueueConfig,
+    pub worker_threads: super::WorkerThreads,
 }
 
 #[derive(Debug, Clone)]
@@ -251,6 +252,7 @@ impl Config {
             smtp,
             worker,
             queue: super::QueueConfig::from_settings(&s.queue)?,
+            worker_threads: super::WorkerThreads::from_settings(&s.runtime)?,
             settings: s,
         })
     }

@@ -1,5 +1,7 @@
 //! Logs (JSON or pretty) and, when `telemetry.otlp_endpoint` is set, OpenTelemetry traces over
 //! OTLP/HTTP. Jobs carry the W3C trace context, so a generate and its mail are one trace.
+mod json_lines;
+mod json_text;
 mod log_writer;
 mod throttle;
 
@@ -42,14 +44,8 @@ pub fn init(settings: &Settings, service: &str) -> anyhow::Result<TelemetryGuard
     // Log lines are buffered and written by a background thread every few milliseconds, so a
     // request never waits on a write and a busy service makes few writes.
     let (writer, logs) = log_writer::BatchedWriter::stdout().context("standard output")?;
-    let json = (settings.log.format == LogFormat::Json).then(|| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(writer.clone())
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-    });
+    let json = (settings.log.format == LogFormat::Json)
+        .then(|| json_lines::JsonLines::new(writer.clone()));
     let pretty = (settings.log.format == LogFormat::Pretty).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(writer)

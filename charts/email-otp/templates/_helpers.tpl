@@ -317,6 +317,8 @@ OTP_<SECTION>__<KEY>. Secrets come in as files (<KEY>_FILE).
   value: {{ $v.worker.heartbeatSecs | quote }}
 - name: OTP_WORKER__REAP_AFTER_SECS
   value: {{ $v.worker.reapAfterSecs | quote }}
+- name: OTP_RUNTIME__WORKER_THREADS
+  value: {{ $v.runtime.workerThreads | quote }}
 - name: OTP_LOG__FORMAT
   value: {{ $v.log.format | quote }}
 - name: OTP_LOG__LEVEL
