@@ -3,7 +3,7 @@
 //! tag per address. Key names carry a keyed hash of the address, never the address.
 use std::sync::Arc;
 
-use crate::domain::{EmailAddress, MacKey};
+use crate::domain::{EmailAddress, MacKey, concat};
 use crate::queue::{Partitions, QueueKeys};
 
 /// Names of the per-address keys under one key prefix.
@@ -69,8 +69,8 @@ impl AddressKeys {
     pub fn code_keys(&self, mac: &MacKey, address: &EmailAddress) -> CodeKeys {
         let tag = mac.address_tag("id", &address.identity());
         CodeKeys {
-            code: format!("{}:{{{tag}}}:code", self.prefix),
-            fails: format!("{}:{{{tag}}}:fails", self.prefix),
+            code: concat(&[&self.prefix, ":{", &tag, "}:code"]),
+            fails: concat(&[&self.prefix, ":{", &tag, "}:fails"]),
         }
     }
 
@@ -82,8 +82,8 @@ impl AddressKeys {
         let p = self.partitions.keys(partition).tag();
         LimitKeys {
             partition,
-            cooldown: format!("{{{p}}}:limit:{tag}:cooldown"),
-            hour: format!("{{{p}}}:limit:{tag}:hour"),
+            cooldown: concat(&["{", p, "}:limit:", &tag, ":cooldown"]),
+            hour: concat(&["{", p, "}:limit:", &tag, ":hour"]),
         }
     }
 
@@ -91,7 +91,7 @@ impl AddressKeys {
     pub fn domain_budget(&self, mac: &MacKey, address: &EmailAddress, partition: usize) -> String {
         let tag = mac.address_tag("domain", address.domain());
         let p = self.partitions.keys(partition).tag();
-        format!("{{{p}}}:budget:domain:{tag}")
+        concat(&["{", p, "}:budget:domain:", &tag])
     }
 }
 

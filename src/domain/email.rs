@@ -60,7 +60,7 @@ impl EmailAddress {
 
     /// The address the mail goes to: the local part as given, the domain as punycode.
     pub fn for_delivery(&self) -> String {
-        format!("{}@{}", self.local, self.domain_ascii)
+        super::concat(&[&self.local, "@", &self.domain_ascii])
     }
 
     pub fn local_part(&self) -> &str {
@@ -73,7 +73,7 @@ impl EmailAddress {
 
     /// Case-insensitive form that a code is bound to: a code for `User@X` verifies as `user@x`.
     pub fn identity(&self) -> String {
-        format!("{}@{}", self.local.to_ascii_lowercase(), self.domain_ascii)
+        super::concat(&[&self.local.to_ascii_lowercase(), "@", &self.domain_ascii])
     }
 
     /// Aggressive form for rate limits, so aliases of one mailbox share a bucket:
@@ -85,13 +85,13 @@ impl EmailAddress {
             "gmail.com" | "googlemail.com" => (base.replace('.', ""), "gmail.com"),
             other => (base.to_owned(), other),
         };
-        format!("{local}@{domain}")
+        super::concat(&[&local, "@", domain])
     }
 
     /// For logs: `u***@example.com`. Never log the full address.
     pub fn masked(&self) -> String {
-        let first: String = self.local.chars().take(1).collect();
-        format!("{first}***@{}", self.domain_ascii)
+        let first = self.local.chars().next().map_or(0, char::len_utf8);
+        super::concat(&[&self.local[..first], "***@", &self.domain_ascii])
     }
 }
 

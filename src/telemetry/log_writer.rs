@@ -29,7 +29,14 @@ struct Shared {
     pending: Mutex<Pending>,
     tick: Condvar,
     /// Held while writing out, so buffers reach the output in the order they were filled.
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Mutex<Output>,
+}
+
+struct Output {
+    sink: Box<dyn Write + Send>,
+    /// An empty buffer with the capacity of one written out: swapped in for the one taken, so
+    /// the buffer does not grow again from nothing after every write.
+    spare: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -47,11 +54,15 @@ impl Shared {
     /// Writes out everything buffered so far. Write errors are ignored: there is nowhere left
     /// to report them.
     fn flush(&self) {
-        let mut out = lock(&self.out);
-        let bytes = std::mem::take(&mut lock(&self.pending).bytes);
-        if !bytes.is_empty() {
-            let _ = out.write_all(&bytes).and_then(|()| out.flush());
+        let out = &mut *lock(&self.out);
+        std::mem::swap(&mut lock(&self.pending).bytes, &mut out.spare);
+        if !out.spare.is_empty() {
+            let _ = out
+                .sink
+                .write_all(&out.spare)
+                .and_then(|()| out.sink.flush());
         }
+        out.spare.clear();
     }
 }
 
@@ -61,7 +72,10 @@ impl BatchedWriter {
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending::default()),
             tick: Condvar::new(),
-            out: Mutex::new(out),
+            out: Mutex::new(Output {
+                sink: out,
+                spare: Vec::new(),
+            }),
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
