@@ -37,12 +37,21 @@ impl WorkerThreads {
         Ok(NonZeroUsize::new(n).map_or(Self::PerCpu, Self::Fixed))
     }
 
-    /// The runtime the service runs on (built at start-up, before anything is spawned).
+    /// The runtime the service runs on (built at start-up, before anything is spawned). One
+    /// thread is tokio's current-thread scheduler: a woken task queues behind the ones already
+    /// ready (the multi-thread scheduler runs it next), so the Redis connection's task writes the
+    /// commands of many requests in one system call, and no thread has to be woken for work.
     pub fn runtime(self) -> std::io::Result<tokio::runtime::Runtime> {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if let Self::Fixed(n) = self {
-            builder.worker_threads(n.get());
-        }
+        use tokio::runtime::Builder;
+        let mut builder = match self {
+            Self::Fixed(n) if n.get() == 1 => Builder::new_current_thread(),
+            Self::Fixed(n) => {
+                let mut builder = Builder::new_multi_thread();
+                builder.worker_threads(n.get());
+                builder
+            }
+            Self::PerCpu => Builder::new_multi_thread(),
+        };
         builder.enable_all().build()
     }
 }
