@@ -3,6 +3,7 @@ mod admin;
 mod bodies;
 mod errors;
 mod middleware;
+mod operations;
 mod otp;
 mod server;
 mod spec;
@@ -34,24 +35,23 @@ pub fn service<T: OpenApi>(api: T) -> OpenApiService<T, ()> {
 
 /// The API's routes and middleware; `traced`: a span per request, for an OTLP exporter.
 pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -> impl Endpoint {
-    let svc = service(api);
-    let docs = svc.swagger_ui();
+    // The docs describe the API's operations; the operations themselves are served below.
+    let docs = service(SpecOnly).swagger_ui();
     let json = spec_endpoint(spec::json(), "application/json");
     let yaml = spec_endpoint(spec::yaml(), "application/x-yaml");
-    Route::new()
-        .nest("/", svc)
+    let rest = Route::new()
         .at("/openapi.json", poem::get(json))
         .at("/openapi.yaml", poem::get(yaml))
-        .nest("/docs", docs)
-        .around({
-            let edge = std::sync::Arc::new(middleware::Edge {
-                metrics,
-                max_body_bytes,
-                allowed: allowed_methods(),
-                traced,
-            });
-            move |ep, req| middleware::edge(ep, req, edge.clone())
-        })
+        .nest("/docs", docs);
+    operations::Operations::new(api, rest).around({
+        let edge = std::sync::Arc::new(middleware::Edge {
+            metrics,
+            max_body_bytes,
+            allowed: allowed_methods(),
+            traced,
+        });
+        move |ep, req| middleware::edge(ep, req, edge.clone())
+    })
 }
 
 /// For `Allow` on 405 answers: each path of the API and its methods, e.g. `/otp/verify` → `POST`.
