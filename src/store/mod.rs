@@ -48,17 +48,6 @@ impl Script {
             script: redis::Script::new(code),
         }
     }
-
-    fn invocation<'a>(&'a self, keys: &[&str], args: &[&[u8]]) -> redis::ScriptInvocation<'a> {
-        let mut invocation = self.script.prepare_invoke();
-        for k in keys {
-            invocation.key(*k);
-        }
-        for a in args {
-            invocation.arg(*a);
-        }
-        invocation
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,9 +163,26 @@ impl Store {
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let invocation = script.invocation(keys, args);
+        // One command built in place: redis-rs's `ScriptInvocation` keeps every key and argument
+        // in a `Vec` of its own and copies them into a command on each call. On NOSCRIPT the
+        // script is loaded (a cluster loads it on every primary) and the command sent once more,
+        // as `ScriptInvocation` does.
+        let mut evalsha = redis::cmd("EVALSHA");
+        evalsha
+            .arg(script.script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
         self.run(script.op, |mut conn| async move {
-            invocation.invoke_async(&mut conn).await
+            match evalsha.query_async(&mut conn).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    script.script.load_async(&mut conn).await?;
+                    evalsha.query_async(&mut conn).await
+                }
+                other => other,
+            }
         })
         .await
     }

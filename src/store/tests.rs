@@ -92,6 +92,20 @@ async fn cluster_scripts_run_on_the_primary_of_their_keys_even_where_never_loade
 }
 
 #[tokio::test]
+async fn a_flushed_script_is_loaded_again_and_binary_arguments_arrive_whole() {
+    let redis = super::test_server::Redis::start(&[]).await;
+    let store = redis.store();
+    let script = Script::new(UNMEASURED, SET_AND_GET);
+    let binary: Vec<u8> = (0..=255).collect();
+    for round in 0..3 {
+        let got: Vec<u8> = store.invoke(&script, &["{t}:k"], &[&binary]).await.unwrap();
+        assert_eq!(got, binary, "round {round}");
+        // Rounds 1 and 2 start without the script: EVALSHA answers NOSCRIPT.
+        redis.cmd::<()>(&["SCRIPT", "FLUSH"]).await;
+    }
+}
+
+#[tokio::test]
 async fn cluster_blocking_connection_ping_eviction_policy_and_replica_wait() {
     let cluster = RedisCluster::start().await;
     let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();

@@ -52,7 +52,7 @@ impl fmt::Write for Escaped<'_> {
 pub fn push_timestamp(out: &mut String, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (year, month, day) = civil_from_days(secs / 86_400);
+    let (year, month, day) = crate::clock::civil_from_days(secs / 86_400);
     let in_day = secs % 86_400;
     // Digit by digit: `write!` with seven arguments cost more than the rest of a log line.
     push_digits(out, year, 4);
@@ -77,21 +77,6 @@ fn push_digits(out: &mut String, n: u64, width: u32) {
         let digit = n / 10u64.pow(place) % 10;
         out.push(char::from(b'0' + digit as u8));
     }
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`,
-/// for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
