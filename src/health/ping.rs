@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::Health;
 use crate::store::Store;
@@ -49,7 +49,12 @@ async fn warn_unless_noeviction(store: &Store) -> bool {
             );
             true
         }
-        Ok(_) => true,
+        Ok(Some(_)) => {
+            // Once per process: says the check ran (the warning above would say what it found).
+            info!("Redis maxmemory-policy is noeviction");
+            true
+        }
+        Ok(None) => true,
         Err(_) => false,
     }
 }

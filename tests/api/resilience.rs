@@ -77,6 +77,10 @@ async fn a_consumed_code_stays_consumed_across_a_redis_kill_and_restart() {
 #[tokio::test]
 async fn an_evicting_redis_is_reported_at_start_up() {
     let s = Stack::start().await;
+    // The running service checks once, at its first ping: let it see noeviction first.
+    s.app
+        .wait_for_log("maxmemory-policy is noeviction", Duration::from_secs(5))
+        .await;
     let _: () = s
         .redis
         .cmd(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
