@@ -29,7 +29,9 @@ impl<W> JsonLines<W> {
     }
 }
 
-/// A span's fields as `"name":value` pairs joined by commas, kept in the span's extensions.
+/// A span's fields as `"name":value` pairs joined by commas, kept in the span's extensions. A
+/// field recorded again is appended, not replaced (tracing-subscriber keeps the last): the
+/// service's spans record each of their empty fields once.
 struct SpanFields(String);
 
 thread_local! {
