@@ -15,8 +15,8 @@ pub struct RuntimeSettings {
 }
 
 /// One thread by default: a process then uses up to one core, and the chart scales out by
-/// replicas. On a machine whose cores Redis and the clients share, a second thread cost 20–30 %
-/// more CPU per request in wake-ups between threads (BENCHMARKS.md).
+/// replicas. On a machine whose cores Redis and the clients share, a second thread cost 4–29 %
+/// more CPU per request or mail in wake-ups between threads (BENCHMARKS.md).
 impl Default for RuntimeSettings {
     fn default() -> Self {
         Self { worker_threads: 1 }
@@ -66,8 +66,19 @@ mod tests {
 
     #[test]
     fn the_runtime_gets_the_configured_threads() {
-        let one = threads(RuntimeSettings::default().worker_threads).runtime();
-        assert_eq!(one.unwrap().metrics().num_workers(), 1);
+        let one = threads(RuntimeSettings::default().worker_threads)
+            .runtime()
+            .unwrap();
+        assert_eq!(one.metrics().num_workers(), 1);
+        assert_eq!(
+            one.handle().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::CurrentThread
+        );
+        let three = threads(3).runtime().unwrap();
+        assert_eq!(
+            three.handle().runtime_flavor(),
+            tokio::runtime::RuntimeFlavor::MultiThread
+        );
         assert_eq!(threads(3).runtime().unwrap().metrics().num_workers(), 3);
         let cpus = std::thread::available_parallelism().unwrap().get();
         assert_eq!(threads(0), WorkerThreads::PerCpu);
