@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api::{AdminState, OtpApi, ServerLimits, admin_app};
+use crate::api::{AdminState, OtpApi, PoemHandler, ServerLimits, admin_app};
 use crate::clock::Clock;
 use crate::codes::{Codes, Policy};
 use crate::config::Config;
@@ -136,9 +136,15 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
     let admin_addr = config.admin_listen;
     tasks.spawn("admin", Stage::Admin, move |stop| async move {
         let grace = Duration::from_secs(1);
-        crate::api::serve(admin_acceptor, admin, ADMIN_LIMITS, stop, grace)
-            .await
-            .with_context(|| format!("admin listener on {admin_addr}"))
+        crate::api::serve(
+            admin_acceptor,
+            PoemHandler::new(admin),
+            ADMIN_LIMITS,
+            stop,
+            grace,
+        )
+        .await
+        .with_context(|| format!("admin listener on {admin_addr}"))
     });
     info!(addr = %admin_addr, "admin listening");
     tasks.spawn("redis-ping", Stage::Background, {

@@ -1,6 +1,7 @@
 //! The public HTTP API (poem-openapi) and the admin listener.
 mod admin;
 mod bodies;
+mod direct;
 mod errors;
 mod middleware;
 mod operations;
@@ -9,13 +10,18 @@ mod server;
 mod spec;
 mod strict_string;
 
-use poem::{Endpoint, EndpointExt, Route};
+use std::sync::Arc;
+
+use poem::{Endpoint, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
+use operations::OtpOperations;
+
 pub use admin::{AdminState, admin_app};
+pub use direct::ApiHandler;
 pub use errors::{ApiError, ErrorBody, ErrorCode};
 pub use otp::OtpApi;
-pub use server::{ServerLimits, serve};
+pub use server::{PoemHandler, ServerLimits, serve};
 pub use spec::SpecOnly;
 pub use spec::{json as spec_json, yaml as spec_yaml};
 
@@ -33,9 +39,10 @@ pub fn service<T: OpenApi>(api: T) -> OpenApiService<T, ()> {
         .license(poem_openapi::LicenseObject::new("Apache-2.0"))
 }
 
-/// The API's routes and middleware; `traced`: a span per request, for an OTLP exporter.
-pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -> impl Endpoint {
-    // The docs describe the API's operations; the operations themselves are served below.
+/// The API port's handler; `traced`: a span per request, for an OTLP exporter.
+pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -> ApiHandler {
+    let api = Arc::new(api);
+    // The docs describe the API's operations; poem serves the operations under their paths too.
     let docs = service(SpecOnly).swagger_ui();
     let json = spec_endpoint(spec::json(), "application/json");
     let yaml = spec_endpoint(spec::yaml(), "application/x-yaml");
@@ -43,21 +50,20 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -
         .at("/openapi.json", poem::get(json))
         .at("/openapi.yaml", poem::get(yaml))
         .nest("/docs", docs);
-    operations::Operations::new(api, rest).around({
-        let edge = std::sync::Arc::new(middleware::Edge {
-            metrics,
-            max_body_bytes,
-            allowed: allowed_methods(),
-            traced,
-        });
-        move |ep, req| middleware::edge(ep, req, edge.clone())
-    })
+    let rest = OtpOperations(api.clone()).add_to(rest);
+    let edge = middleware::Edge {
+        metrics,
+        max_body_bytes,
+        allowed: allowed_methods(),
+        traced,
+    };
+    ApiHandler::new(api, edge, PoemHandler::new(rest))
 }
 
 /// For `Allow` on 405 answers: each path of the API and its methods, e.g. `/otp/verify` → `POST`.
 fn allowed_methods() -> std::collections::HashMap<String, String> {
     let mut map = std::collections::HashMap::<String, Vec<String>>::new();
-    for path in OtpApi::meta().into_iter().flat_map(|api| api.paths) {
+    for path in OtpOperations::meta().into_iter().flat_map(|api| api.paths) {
         let methods = map.entry(path.path).or_default();
         methods.extend(path.operations.iter().map(|op| op.method.to_string()));
     }

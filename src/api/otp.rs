@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use poem::Request;
-use poem_openapi::OpenApi;
+use poem::http::HeaderMap;
 use poem_openapi::payload::Json;
 use tracing::{info, warn};
 
@@ -42,29 +42,32 @@ pub struct RefusalLogs {
     redis: LogThrottle,
 }
 
-#[OpenApi]
+/// Who sent a request: the peer's address and the `X-Forwarded-For` headers the trusted-proxy
+/// rule reads.
+#[derive(Clone, Copy)]
+pub struct Client<'a> {
+    /// Our accept loop gives every request its peer; `None` would be a bug (see `client_ip`).
+    pub peer: Option<IpAddr>,
+    pub headers: &'a HeaderMap,
+}
+
+impl<'a> Client<'a> {
+    pub fn of(req: &'a Request) -> Self {
+        Self {
+            peer: req.remote_addr().as_socket_addr().map(|a| a.ip()),
+            headers: req.headers(),
+        }
+    }
+}
+
 impl OtpApi {
-    /// Send a code to an address
-    ///
-    /// Validates the address, applies the per-address limits (a cooldown and an hourly cap, shared by
-    /// all replicas) and the optional per-IP limit, and queues a mail with a fresh code. When the
-    /// queue holds `limits.queue_max_depth` jobs or a send budget (`limits.mails_per_minute`,
-    /// `limits.domain_mails_per_minute`) is spent, the answer is 503 with `Retry-After`. Once the
-    /// mail server accepted the mail, its code replaces any earlier one for the address (until then
-    /// the earlier code keeps working). The code expires `otp.ttl_secs` (600 s by default) after
-    /// this request.
-    #[oai(
-        path = "/otp/generate",
-        method = "post",
-        operation_id = "generate_otp",
-        tag = "ApiTags::Otp"
-    )]
-    async fn generate(
+    /// Generate's answer to a parsed body, counted by outcome; both HTTP paths call it.
+    pub async fn answer_generate(
         &self,
-        req: &Request,
-        body: Json<GenerateRequest>,
+        client: Client<'_>,
+        body: &GenerateRequest,
     ) -> Result<GenerateResponse, ApiError> {
-        let result = self.generate_inner(req, &body.0.email.0).await;
+        let result = self.generate_inner(client, &body.email.0).await;
         let outcome = match &result {
             Ok(_) => outcome::Generate::Accepted,
             Err(rejected) => rejected.outcome,
@@ -73,24 +76,13 @@ impl OtpApi {
         result.map_err(|r| r.error)
     }
 
-    /// Check a code
-    ///
-    /// Compares the code with the newest one mailed to the address. A correct code is used up. Wrong,
-    /// expired, already used and never issued codes all get the same `otp_incorrect` answer; after
-    /// `otp.max_attempts` wrong tries a code is burned, and past `limits.verify_failures_per_hour`
-    /// failures for the address the answer is 429 until the window ends.
-    #[oai(
-        path = "/otp/verify",
-        method = "post",
-        operation_id = "verify_otp",
-        tag = "ApiTags::Otp"
-    )]
-    async fn verify(
+    /// Verify's answer to a parsed body, counted by outcome; both HTTP paths call it.
+    pub async fn answer_verify(
         &self,
-        req: &Request,
-        body: Json<VerifyRequest>,
+        client: Client<'_>,
+        body: &VerifyRequest,
     ) -> Result<VerifyResponse, ApiError> {
-        let result = self.verify_inner(req, &body.0).await;
+        let result = self.verify_inner(client, body).await;
         let outcome = match &result {
             Ok(_) => outcome::Verify::Verified,
             Err(rejected) => rejected.outcome,
@@ -98,18 +90,10 @@ impl OtpApi {
         self.metrics.verify.inc(outcome);
         result.map_err(|r| r.error)
     }
-}
 
-#[derive(poem_openapi::Tags)]
-enum ApiTags {
-    /// One-time codes
-    Otp,
-}
-
-impl OtpApi {
     async fn generate_inner(
         &self,
-        req: &Request,
+        client: Client<'_>,
         email: &str,
     ) -> Result<GenerateResponse, Rejected<outcome::Generate>> {
         use outcome::Generate::{
@@ -117,7 +101,7 @@ impl OtpApi {
         };
         let address = parse_address(email).map_err(|e| Rejected::new(e, Invalid))?;
         if let Some(limiter) = &self.ip_limiter {
-            limiter.check(self.client_ip(req)).map_err(|wait| {
+            limiter.check(self.client_ip(client)).map_err(|wait| {
                 let e = ApiError::too_many(
                     ErrorCode::RateLimited,
                     "Too many requests from this client",
@@ -191,7 +175,7 @@ impl OtpApi {
 
     async fn verify_inner(
         &self,
-        req: &Request,
+        client: Client<'_>,
         body: &VerifyRequest,
     ) -> Result<VerifyResponse, Rejected<outcome::Verify>> {
         use outcome::Verify::{Incorrect, Invalid, TooManyAttempts, Unavailable};
@@ -200,11 +184,11 @@ impl OtpApi {
             .map_err(|e| Rejected::new(ApiError::invalid(format!("otp: {e}")), Invalid))?;
         // Checked before the address's own counters, so one client cannot lock out many
         // addresses; recorded only on a wrong code.
-        let client = self
+        let limited = self
             .verify_ip_limiter
             .as_ref()
-            .map(|l| (l, self.client_ip(req), Instant::now()));
-        if let Some((limiter, ip, now)) = &client {
+            .map(|l| (l, self.client_ip(client), Instant::now()));
+        if let Some((limiter, ip, now)) = &limited {
             limiter.check(*ip, *now).map_err(|wait| {
                 let e = ApiError::too_many(
                     ErrorCode::TooManyAttempts,
@@ -215,7 +199,7 @@ impl OtpApi {
             })?;
         }
         let verified = self.codes.verify(&address, &code).await;
-        if let (Ok(VerifyOutcome::Incorrect), Some((limiter, ip, now))) = (&verified, &client) {
+        if let (Ok(VerifyOutcome::Incorrect), Some((limiter, ip, now))) = (&verified, &limited) {
             limiter.record_failure(*ip, *now);
         }
         match verified.map_err(|e| Rejected::new(self.unavailable(e), Unavailable))? {
@@ -259,15 +243,15 @@ impl OtpApi {
 
     /// The client, by the trusted-proxy rule. Our accept loop gives every request its peer's
     /// socket address; a request without one would be a bug, logged, and limited as 0.0.0.0.
-    fn client_ip(&self, req: &Request) -> IpAddr {
-        let peer = match req.remote_addr().as_socket_addr() {
-            Some(a) => a.ip(),
+    fn client_ip(&self, client: Client<'_>) -> IpAddr {
+        let peer = match client.peer {
+            Some(ip) => ip,
             None => {
                 tracing::error!("a request without a peer address: limited as 0.0.0.0");
                 IpAddr::from([0, 0, 0, 0])
             }
         };
-        let forwarded = req.headers().get_all("x-forwarded-for");
+        let forwarded = client.headers.get_all("x-forwarded-for");
         self.proxies
             .client_ip(peer, forwarded.iter().map(|v| v.as_bytes()))
     }

@@ -4,11 +4,13 @@
 //! each request head (which also closes idle keep-alive connections), and a cap on open
 //! connections per listener: past it the listener stops accepting (the kernel queues or refuses),
 //! so a flood on the API port never starves the admin port.
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use poem::web::{LocalAddr, RemoteAddr};
@@ -21,22 +23,80 @@ use tracing::{debug, warn};
 
 pub use crate::config::ServerLimits;
 
-/// Serves `endpoint` on `listener` until `stop`, then lets requests in flight finish for up to
+/// The body of every answer: what poem's responses carry, so both kinds of handler share it.
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+
+/// The two ends of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Addrs {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+}
+
+/// Answers one request of a connection.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        addrs: Addrs,
+    ) -> impl Future<Output = hyper::Response<ResponseBody>> + Send;
+}
+
+/// A poem endpoint as a `Handler`: the request becomes a poem `Request` with both addresses.
+pub struct PoemHandler(Arc<dyn poem::endpoint::DynEndpoint<Output = poem::Response>>);
+
+impl PoemHandler {
+    pub fn new<E>(endpoint: E) -> Self
+    where
+        E: IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        let endpoint = endpoint.into_endpoint().map_to_response();
+        Self(Arc::new(poem::endpoint::ToDynEndpoint(endpoint)))
+    }
+
+    /// The endpoint's answer, or the error poem would turn into a plain-text response.
+    pub async fn call(&self, req: poem::Request) -> poem::Result<poem::Response> {
+        self.0.call(req).await
+    }
+}
+
+/// The poem request of a hyper request's head, with both addresses.
+pub fn poem_parts(parts: hyper::http::request::Parts, addrs: Addrs) -> poem::RequestParts {
+    poem::RequestParts::from((
+        parts,
+        LocalAddr(Addr::SocketAddr(addrs.local)),
+        RemoteAddr(Addr::SocketAddr(addrs.peer)),
+        poem::http::uri::Scheme::HTTP,
+    ))
+}
+
+impl Handler for PoemHandler {
+    async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        addrs: Addrs,
+    ) -> hyper::Response<ResponseBody> {
+        let req = poem::Request::from((
+            req,
+            LocalAddr(Addr::SocketAddr(addrs.local)),
+            RemoteAddr(Addr::SocketAddr(addrs.peer)),
+            poem::http::uri::Scheme::HTTP,
+        ));
+        self.0.get_response(req).await.into()
+    }
+}
+
+/// Serves `handler` on `listener` until `stop`, then lets requests in flight finish for up to
 /// `grace` and closes what is left.
-pub async fn serve<E>(
+pub async fn serve<H: Handler>(
     listener: TcpListener,
-    endpoint: E,
+    handler: H,
     limits: ServerLimits,
     stop: CancellationToken,
     grace: Duration,
-) -> std::io::Result<()>
-where
-    E: IntoEndpoint,
-    E::Endpoint: 'static,
-{
-    let endpoint: Arc<dyn poem::endpoint::DynEndpoint<Output = poem::Response>> = Arc::new(
-        poem::endpoint::ToDynEndpoint(endpoint.into_endpoint().map_to_response()),
-    );
+) -> std::io::Result<()> {
+    let handler = Arc::new(handler);
     let local = listener.local_addr()?;
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
@@ -63,10 +123,11 @@ where
             },
         };
         let _ = socket.set_nodelay(true);
-        let endpoint = endpoint.clone();
+        let handler = handler.clone();
         let closing = closing.clone();
+        let addrs = Addrs { local, peer };
         connections.spawn(async move {
-            serve_connection(socket, local, peer, endpoint, limits, closing).await;
+            serve_connection(socket, addrs, handler, limits, closing).await;
             drop(slot);
         });
         // Reap finished connection tasks so the set does not grow.
@@ -89,26 +150,16 @@ where
     Ok(())
 }
 
-async fn serve_connection(
+async fn serve_connection<H: Handler>(
     socket: tokio::net::TcpStream,
-    local: SocketAddr,
-    peer: SocketAddr,
-    endpoint: Arc<dyn poem::endpoint::DynEndpoint<Output = poem::Response>>,
+    addrs: Addrs,
+    handler: Arc<H>,
     limits: ServerLimits,
     closing: CancellationToken,
 ) {
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let endpoint = endpoint.clone();
-        async move {
-            let req = poem::Request::from((
-                req,
-                LocalAddr(Addr::SocketAddr(local)),
-                RemoteAddr(Addr::SocketAddr(peer)),
-                poem::http::uri::Scheme::HTTP,
-            ));
-            let resp: hyper::Response<_> = endpoint.get_response(req).await.into();
-            Ok::<_, std::convert::Infallible>(resp)
-        }
+        let handler = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler.handle(req, addrs).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use poem_openapi::OpenApi;
 
-use super::{OtpApi, service};
+use super::operations::OtpOperations;
+use super::service;
 
 /// Request bodies that refuse unknown fields (`#[oai(deny_unknown_fields)]`): poem-openapi enforces
 /// that when parsing but cannot say it, so they get `additionalProperties: false`, and generated
@@ -105,11 +106,11 @@ pub struct SpecOnly;
 
 impl OpenApi for SpecOnly {
     fn meta() -> Vec<poem_openapi::registry::MetaApi> {
-        OtpApi::meta()
+        OtpOperations::meta()
     }
 
     fn register(registry: &mut poem_openapi::registry::Registry) {
-        OtpApi::register(registry);
+        OtpOperations::register(registry);
     }
 
     fn add_routes(
