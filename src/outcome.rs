@@ -3,7 +3,7 @@
 //! label is ever spelled twice.
 
 /// An outcome with a bounded set of labels.
-pub trait Outcome: Copy + 'static {
+pub trait Outcome: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
     fn label(self) -> &'static str;
 }

@@ -9,6 +9,7 @@ use super::strict_string::{EmailString, OtpString};
 pub struct GenerateRequest {
     /// The address to confirm. One address, at most 254 octets; international domains are accepted.
     #[oai(validator(min_length = 3, max_length = 254))]
+    // wire::EMAIL_MIN_CHARS, EMAIL_MAX_CHARS
     pub email: EmailString,
 }
 
@@ -25,6 +26,7 @@ impl poem_openapi::types::Example for GenerateRequest {
 pub struct VerifyRequest {
     /// The address the code was sent to.
     #[oai(validator(min_length = 3, max_length = 254))]
+    // wire::EMAIL_MIN_CHARS, EMAIL_MAX_CHARS
     pub email: EmailString,
     /// The code from the mail: 6 digits. (A deployment that sets `otp.digits` to another length
     /// expects codes of that length; the service checks the length it is configured with.)
@@ -41,13 +43,14 @@ impl poem_openapi::types::Example for VerifyRequest {
 }
 
 /// Always `accepted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AcceptedStatus {
     Accepted,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Accepted {
     pub status: AcceptedStatus,
@@ -70,7 +73,7 @@ impl poem_openapi::types::Example for Accepted {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Verified {
     /// Always `true`: a code that does not verify is an error response.

@@ -1,9 +1,9 @@
 //! The API port's handler. `POST /otp/generate` and `POST /otp/verify` are answered straight from
 //! hyper's request: poem's request and response types, its router, the operation's extractor
 //! chain and the boxed futures between them cost about a fifth of a request's instructions, and
-//! these two operations use none of it. They parse, check and answer exactly as the poem-openapi
-//! operations do (same content-type rule, same JSON parsing and validation through the spec's
-//! types, same response types), and a test sends the same requests through both paths.
+//! these two operations use none of it. They check, parse and answer exactly as the poem-openapi
+//! operations do (the same content-type rule; bodies read and written by `wire`, byte for byte
+//! what poem-openapi reads and writes), and a test sends the same requests through both paths.
 //! Everything else (other methods, the spec, the docs, unknown paths) goes to poem.
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,16 +11,16 @@ use std::time::Instant;
 use hyper::body::{Bytes, Incoming};
 use poem::http::request::Parts;
 use poem::http::{Method, header};
-use poem::{Body, IntoResponse, Response};
-use poem_openapi::error::{ContentTypeError, ParseRequestPayloadError};
+use poem::{Body, Response};
+use poem_openapi::error::ContentTypeError;
 use poem_openapi::payload::{Json, Payload};
-use poem_openapi::types::ParseFromJSON;
 use serde_json::Value;
 use tracing::Instrument;
 
 use super::middleware::{Edge, Labels, Operation};
 use super::otp::{Client, OtpApi};
 use super::server::{Addrs, Handler, PoemHandler, ResponseBody, poem_parts};
+use super::wire::{self, Answer};
 
 pub struct ApiHandler {
     otp: Arc<OtpApi>,
@@ -103,12 +103,20 @@ impl ApiHandler {
         };
         let resp = match op {
             Operation::Generate => {
-                let body = parse_json(body)?;
-                respond(self.otp.answer_generate(client, &body).await)
+                let body = match wire::generate_request(body) {
+                    Some(parsed) => parsed,
+                    None => wire::as_poem_reads(body)?,
+                };
+                let answer = self.otp.answer_generate(client, &body).await;
+                wire::respond(answer.map(Answer::from))
             }
             Operation::Verify => {
-                let body = parse_json(body)?;
-                respond(self.otp.answer_verify(client, &body).await)
+                let body = match wire::verify_request(body) {
+                    Some(parsed) => parsed,
+                    None => wire::as_poem_reads(body)?,
+                };
+                let answer = self.otp.answer_verify(client, &body).await;
+                wire::respond(answer.map(Answer::from))
             }
         };
         Ok(resp)
@@ -129,27 +137,6 @@ impl Handler for ApiHandler {
             .instrument(span.clone())
             .await;
         self.edge.finish(resp, &labels, &span, started).into()
-    }
-}
-
-/// poem-openapi's `Json<T>` parsing: an empty body is JSON `null`, then the spec's type.
-fn parse_json<T: ParseFromJSON>(body: &[u8]) -> poem::Result<T> {
-    let value = match body.is_empty() {
-        true => Value::Null,
-        false => serde_json::from_slice(body).map_err(|err| ParseRequestPayloadError {
-            reason: err.to_string(),
-        })?,
-    };
-    let parsed = T::parse_from_json(Some(value)).map_err(|err| ParseRequestPayloadError {
-        reason: err.into_message(),
-    })?;
-    Ok(parsed)
-}
-
-fn respond<T: IntoResponse, E: IntoResponse>(result: Result<T, E>) -> Response {
-    match result {
-        Ok(answer) => answer.into_response(),
-        Err(error) => error.into_response(),
     }
 }
 

@@ -113,6 +113,13 @@ fn calls() -> Vec<Call> {
         json("/otp/generate", r#"{"email":"#),
         json("/otp/generate", ""),
         json("/otp/generate", "[]"),
+        json("/otp/generate", r#"["d@example.com"]"#),
+        json(
+            "/otp/generate",
+            r#"{"email":"d@example.com","email":"e@example.com"}"#,
+        ),
+        json("/otp/generate", r#" {"email" : "f\u0040example.com"} "#),
+        json("/otp/generate", r#"{"email":"ab"}"#),
         with(gen_a(), "content-type", "text/plain"),
         with(gen_a(), "content-type", "application/problem+json"),
         with(gen_a(), "content-type", "application/json; charset=utf-8"),
@@ -126,6 +133,7 @@ fn calls() -> Vec<Call> {
         verify_a("12a"),
         verify_a("0000000"),
         json("/otp/verify", r#"{"email":"a@example.com"}"#),
+        json("/otp/verify", r#"{"otp":"000001","email":"a@example.com"}"#),
         json("/otp/verify", r#"{"email":"a@example.com","otp":123456}"#),
         verify_a("111111"),
         verify_a("222222"),
@@ -223,6 +231,28 @@ async fn the_direct_path_answers_as_poem_does() {
         );
     }
     assert_eq!(counters(&direct.metrics), counters(&poem.metrics));
+    // The request series count each answer under its route, method and status class.
+    let page = direct.metrics.encode();
+    for (path, class) in [
+        ("/otp/generate", '2'),
+        ("/otp/generate", '4'),
+        ("/otp/verify", '4'),
+    ] {
+        let posts = calls()
+            .iter()
+            .zip(&answers)
+            .filter(|(call, answer)| {
+                call.0 == "POST" && call.1 == path && answer.starts_with(class)
+            })
+            .count();
+        let series = format!(
+            "email_otp_http_requests_total{{method=\"POST\",route=\"{path}\",status_class=\"{class}xx\"}} {posts}"
+        );
+        assert!(
+            posts > 0 && page.lines().any(|l| l == series),
+            "{series}\n{page}"
+        );
+    }
     assert!(
         counters(&direct.metrics)
             .iter()

@@ -8,8 +8,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object};
 
 /// Machine-readable error codes. Clients switch on these, never on `message`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     OtpIncorrect,
@@ -23,7 +24,7 @@ pub enum ErrorCode {
     Internal,
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -49,7 +50,7 @@ impl poem_openapi::types::Example for ErrorBody {
     }
 }
 
-#[derive(Debug, ApiResponse)]
+#[derive(Debug, Clone, ApiResponse)]
 pub enum ApiError {
     /// The request is malformed (`invalid_request`) or, on verify, the code is not valid (`otp_incorrect`).
     #[oai(status = 400)]
@@ -118,7 +119,25 @@ impl ApiError {
     pub fn too_many(code: ErrorCode, message: &str, retry_after: Duration) -> Self {
         Self::TooManyRequests(ErrorBody::new(code, message), retry_after_secs(retry_after))
     }
+
+    pub fn internal() -> Self {
+        Self::Internal(ErrorBody::new(ErrorCode::Internal, INTERNAL_MESSAGE))
+    }
+
+    /// Status, body and `Retry-After` (in seconds), as the spec declares each variant.
+    pub fn into_parts(self) -> (StatusCode, ErrorBody, Option<u64>) {
+        match self {
+            Self::BadRequest(b) => (StatusCode::BAD_REQUEST, b.0, None),
+            Self::PayloadTooLarge(b) => (StatusCode::PAYLOAD_TOO_LARGE, b.0, None),
+            Self::UnsupportedMediaType(b) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, b.0, None),
+            Self::TooManyRequests(b, secs) => (StatusCode::TOO_MANY_REQUESTS, b.0, Some(secs)),
+            Self::Internal(b) => (StatusCode::INTERNAL_SERVER_ERROR, b.0, None),
+            Self::Unavailable(b, secs) => (StatusCode::SERVICE_UNAVAILABLE, b.0, Some(secs)),
+        }
+    }
 }
+
+const INTERNAL_MESSAGE: &str = "Internal error";
 
 const UNAVAILABLE_MESSAGE: &str = "The service is temporarily unavailable; retry shortly";
 
@@ -162,7 +181,7 @@ pub async fn render_error(err: poem::Error) -> Response {
         s if s.is_client_error() => (ErrorCode::InvalidRequest, "The request is not valid".into()),
         _ => {
             tracing::error!(status = %status, error = %detail, "unhandled error");
-            (ErrorCode::Internal, "Internal error".into())
+            (ErrorCode::Internal, INTERNAL_MESSAGE.into())
         }
     };
     let mut out = ErrorBody::new(code, message).into_response();

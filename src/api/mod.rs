@@ -9,6 +9,7 @@ mod otp;
 mod server;
 mod spec;
 mod strict_string;
+mod wire;
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -
         max_body_bytes,
         allowed: allowed_methods(),
         traced,
+        hot: Default::default(),
     };
     ApiHandler::new(api, edge, PoemHandler::new(rest))
 }

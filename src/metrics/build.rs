@@ -1,5 +1,4 @@
 //! Building the metric set: every metric registered once, at start-up.
-use std::marker::PhantomData;
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -52,10 +51,7 @@ impl Metrics {
             help: &str,
             label: &str,
         ) -> OutcomeCounter<T> {
-            OutcomeCounter(
-                reg(r, IntCounterVec::new(Opts::new(name, help), &[label])),
-                PhantomData,
-            )
+            OutcomeCounter::new(reg(r, IntCounterVec::new(Opts::new(name, help), &[label])))
         }
         let m = MetricSet {
             http_requests: reg(
