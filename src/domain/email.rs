@@ -73,7 +73,10 @@ impl EmailAddress {
 
     /// Case-insensitive form that a code is bound to: a code for `User@X` verifies as `user@x`.
     pub fn identity(&self) -> String {
-        super::concat(&[&self.local.to_ascii_lowercase(), "@", &self.domain_ascii])
+        let mut identity = super::concat(&[&self.local, "@", &self.domain_ascii]);
+        // The domain is lowercase already (punycode or the ASCII shortcut).
+        identity.make_ascii_lowercase();
+        identity
     }
 
     /// Aggressive form for rate limits, so aliases of one mailbox share a bucket:

@@ -75,8 +75,16 @@ impl MacKey {
 
     /// A Redis hash tag for per-address keys, so key names do not reveal addresses.
     pub fn address_tag(&self, purpose: &str, canonical: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let d = self.digest(&[purpose.as_bytes(), canonical.as_bytes()]);
-        hex::encode(&d[..16])
+        // Written digit by digit: `hex::encode` collects an iterator of chars (a tenth of the
+        // cost of a verify's key names).
+        let mut tag = String::with_capacity(32);
+        for b in &d[..16] {
+            tag.push(char::from(HEX[usize::from(b >> 4)]));
+            tag.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        tag
     }
 }
 
@@ -151,7 +159,8 @@ mod tests {
     #[test]
     fn tags_are_hex_and_do_not_contain_the_address() {
         let tag = MacKey::new(b"k").address_tag("id", "user@example.com");
-        assert_eq!(tag.len(), 32);
+        let d = MacKey::new(b"k").digest(&[b"id", b"user@example.com"]);
+        assert_eq!(tag, hex::encode(&d[..16]));
         assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(
             tag,
