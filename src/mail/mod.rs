@@ -1,5 +1,6 @@
 //! Turns (address, code) into a two-part MIME mail and hands it to the transport.
 mod mime_body;
+mod plain_template;
 mod smtp_pool;
 mod smtp_transaction;
 mod templates;

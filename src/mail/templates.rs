@@ -6,6 +6,8 @@ use anyhow::{Context, bail};
 use handlebars::Handlebars;
 use serde::Serialize;
 
+use super::plain_template::PlainTemplate;
+
 /// What a template can use. Anything else is an error at start-up.
 #[derive(Debug, Serialize)]
 pub struct MailContext<'a> {
@@ -20,7 +22,20 @@ pub struct MailContext<'a> {
 
 enum Engine {
     Handlebars(Box<Handlebars<'static>>),
+    /// A Handlebars template of text and fields only, rendered without the engine.
+    Plain(PlainTemplate),
     Tera(Box<tera::Tera>),
+}
+
+/// `hb`'s template, plain when it can be.
+fn handlebars(hb: Handlebars<'static>, html: bool) -> Engine {
+    match hb
+        .get_template(NAME)
+        .and_then(|t| PlainTemplate::of(t, html))
+    {
+        Some(plain) => Engine::Plain(plain),
+        None => Engine::Handlebars(Box::new(hb)),
+    }
 }
 
 /// One compiled template (HTML or plain text).
@@ -56,7 +71,7 @@ impl Template {
             }
             hb.register_template_string(NAME, source)
                 .with_context(|| format!("compiling {}", path.display()))?;
-            Engine::Handlebars(Box::new(hb))
+            handlebars(hb, html)
         } else {
             let mut t = tera::Tera::default();
             t.autoescape_on(if html { vec![NAME] } else { vec![] });
@@ -75,16 +90,17 @@ impl Template {
         hb.register_template_string(NAME, source)
             .with_context(|| format!("compiling {key}"))?;
         Ok(Self {
-            engine: Engine::Handlebars(Box::new(hb)),
+            engine: handlebars(hb, false),
             path: PathBuf::from(key),
         })
     }
 
     fn render(&self, contexts: &Contexts<'_>) -> anyhow::Result<String> {
         let out = match &self.engine {
-            Engine::Handlebars(hb) => hb
-                .render_with_context(NAME, &contexts.handlebars)
-                .map_err(anyhow::Error::from),
+            Engine::Plain(plain) => Ok(plain.render(contexts.values)),
+            Engine::Handlebars(hb) => contexts
+                .handlebars()
+                .and_then(|c| hb.render_with_context(NAME, c).map_err(anyhow::Error::from)),
             Engine::Tera(t) => tera::Context::from_serialize(contexts.values)
                 .and_then(|c| t.render(NAME, &c))
                 .map_err(|e| anyhow::anyhow!("{e:?}")),
@@ -93,12 +109,22 @@ impl Template {
     }
 }
 
-/// One mail's values, with Handlebars' copy of them built once for all its templates (the
-/// subject always, usually both parts): each build copies the values into the engine's own tree,
-/// a tenth of a mail's build when done per template.
+/// One mail's values, with Handlebars' copy of them built at most once for all its templates
+/// (only templates that are not plain need it): each build copies the values into the engine's
+/// own tree, a tenth of a mail's build when done per template.
 struct Contexts<'a> {
     values: &'a MailContext<'a>,
-    handlebars: handlebars::Context,
+    handlebars: std::cell::OnceCell<handlebars::Context>,
+}
+
+impl Contexts<'_> {
+    fn handlebars(&self) -> anyhow::Result<&handlebars::Context> {
+        if let Some(c) = self.handlebars.get() {
+            return Ok(c);
+        }
+        let c = handlebars::Context::wraps(self.values).context("the mail's values")?;
+        Ok(self.handlebars.get_or_init(|| c))
+    }
 }
 
 pub struct Templates {
@@ -147,7 +173,7 @@ impl Templates {
     pub fn render(&self, ctx: &MailContext<'_>) -> anyhow::Result<Rendered> {
         let contexts = Contexts {
             values: ctx,
-            handlebars: handlebars::Context::wraps(ctx).context("the mail's values")?,
+            handlebars: std::cell::OnceCell::new(),
         };
         Ok(Rendered {
             subject: self.subject.render(&contexts)?,
