@@ -94,3 +94,12 @@ fn anything_more_stays_with_handlebars() {
         assert!(PlainTemplate::of(template, true).is_none(), "{source}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn escaping_matches_handlebars(value in "\\PC{0,40}|[<>\"&'`= a-zé]{0,20}") {
+        let mut ours = String::from("x");
+        push_html_escaped(&mut ours, &value);
+        proptest::prop_assert_eq!(ours, format!("x{}", handlebars::html_escape(&value)));
+    }
+}
