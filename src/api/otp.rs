@@ -116,7 +116,13 @@ impl OtpApi {
         let requested = self.codes.request(&address, &job).await;
         match requested.map_err(|e| Rejected::new(self.unavailable(e), Unavailable))? {
             GenerateOutcome::Queued => {
-                info!(to = %address.masked(), job_id = %job.id, "code requested");
+                // Fields given as `&str` are written as they are; `%` would format them through
+                // `Display` into the line, a character at a time.
+                info!(
+                    to = address.masked().as_str(),
+                    job_id = job.id.as_str(),
+                    "code requested"
+                );
                 let policy = self.codes.policy();
                 Ok(GenerateResponse::Accepted(Json(Accepted {
                     status: AcceptedStatus::Accepted,
@@ -204,7 +210,7 @@ impl OtpApi {
         }
         match verified.map_err(|e| Rejected::new(self.unavailable(e), Unavailable))? {
             VerifyOutcome::Verified => {
-                info!(to = %address.masked(), "code verified");
+                info!(to = address.masked().as_str(), "code verified");
                 Ok(VerifyResponse::Verified(Json(Verified {
                     verified: true,
                     message: "OTP is correct".into(),

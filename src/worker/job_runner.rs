@@ -156,7 +156,11 @@ impl JobRunner {
                 info!(to = %address.masked(), "mailed, but a newer code is already valid")
             }
             Some(Activation::Activated | Activation::AlreadyActive) => {
-                info!(to = %address.masked(), attempt = job.attempt + 1, "code mailed")
+                info!(
+                    to = address.masked().as_str(),
+                    attempt = job.attempt + 1,
+                    "code mailed"
+                )
             }
         }
         let settled = self.settle(|| self.queue.ack(lease)).await;
