@@ -29,13 +29,8 @@ struct Service {
 async fn start(direct: bool) -> Service {
     let redis = Redis::start(&[]).await;
     let policy = Policy {
-        code_ttl: Duration::from_secs(600),
-        digits: 6,
-        max_attempts: 5,
-        email_cooldown: Duration::from_secs(60),
-        email_per_hour: 5,
         verify_failures_per_hour: 3,
-        send: SendBudgets::default(),
+        ..Policy::for_tests(SendBudgets::default())
     };
     let partitions = Partitions::single("t");
     let codes = Codes::new(redis.store(), "t", partitions, MacKey::new(b"k"), policy);

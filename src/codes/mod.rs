@@ -30,6 +30,23 @@ pub struct Policy {
     pub send: SendBudgets,
 }
 
+#[cfg(test)]
+impl Policy {
+    /// What the tests start from: 10-minute codes of 6 digits, 5 attempts, a 60 s cooldown,
+    /// 5 codes an hour, 100 failures an hour.
+    pub fn for_tests(send: SendBudgets) -> Self {
+        Self {
+            code_ttl: Duration::from_secs(600),
+            digits: 6,
+            max_attempts: 5,
+            email_cooldown: Duration::from_secs(60),
+            email_per_hour: 5,
+            verify_failures_per_hour: 100,
+            send,
+        }
+    }
+}
+
 const HOUR_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,15 +14,7 @@ fn codes_on(redis: &Redis, send: SendBudgets) -> Codes {
 }
 
 fn codes_in(redis: &Redis, send: SendBudgets, partitions: Partitions) -> Codes {
-    let policy = Policy {
-        code_ttl: Duration::from_secs(600),
-        digits: 6,
-        max_attempts: 5,
-        email_cooldown: Duration::from_secs(60),
-        email_per_hour: 5,
-        verify_failures_per_hour: 100,
-        send,
-    };
+    let policy = Policy::for_tests(send);
     Codes::new(
         redis.store(),
         "t",
