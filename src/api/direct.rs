@@ -1,7 +1,7 @@
 //! The API port's handler. `POST /otp/generate` and `POST /otp/verify` are answered straight from
-//! hyper's request: poem's request and response types, its router, the operation's extractor
-//! chain and the boxed futures between them cost about a fifth of a request's instructions, and
-//! these two operations use none of it. They check, parse and answer exactly as the poem-openapi
+//! hyper's request: poem's request and response types, the operation's extractor chain and the
+//! boxed futures between them cost about a tenth of a request's instructions, and these two
+//! operations use none of it. They check, parse and answer exactly as the poem-openapi
 //! operations do (the same content-type rule; bodies read and written by `wire`, byte for byte
 //! what poem-openapi reads and writes), and a test sends the same requests through both paths.
 //! Everything else (other methods, the spec, the docs, unknown paths) goes to poem.
