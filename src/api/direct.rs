@@ -103,19 +103,14 @@ impl ApiHandler {
         };
         let resp = match op {
             Operation::Generate => {
-                let body = match wire::generate_request(body) {
-                    Some(parsed) => parsed,
-                    None => wire::as_poem_reads(body)?,
-                };
-                let answer = self.otp.answer_generate(client, &body).await;
+                let answer = self
+                    .otp
+                    .answer_generate(client, &wire::request(body)?)
+                    .await;
                 wire::respond(answer.map(Answer::from))
             }
             Operation::Verify => {
-                let body = match wire::verify_request(body) {
-                    Some(parsed) => parsed,
-                    None => wire::as_poem_reads(body)?,
-                };
-                let answer = self.otp.answer_verify(client, &body).await;
+                let answer = self.otp.answer_verify(client, &wire::request(body)?).await;
                 wire::respond(answer.map(Answer::from))
             }
         };

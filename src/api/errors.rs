@@ -50,7 +50,7 @@ impl poem_openapi::types::Example for ErrorBody {
     }
 }
 
-#[derive(Debug, Clone, ApiResponse)]
+#[derive(Debug, ApiResponse)]
 pub enum ApiError {
     /// The request is malformed (`invalid_request`) or, on verify, the code is not valid (`otp_incorrect`).
     #[oai(status = 400)]

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -77,12 +78,9 @@ impl Handler for PoemHandler {
         req: hyper::Request<Incoming>,
         addrs: Addrs,
     ) -> hyper::Response<ResponseBody> {
-        let req = poem::Request::from((
-            req,
-            LocalAddr(Addr::SocketAddr(addrs.local)),
-            RemoteAddr(Addr::SocketAddr(addrs.peer)),
-            poem::http::uri::Scheme::HTTP,
-        ));
+        let (parts, body) = req.into_parts();
+        let body: BoxBody<Bytes, std::io::Error> = body.map_err(std::io::Error::other).boxed();
+        let req = poem::Request::from_parts(poem_parts(parts, addrs), body.into());
         self.0.get_response(req).await.into()
     }
 }

@@ -45,19 +45,37 @@ struct VerifyBody<'a> {
     otp: Cow<'a, str>,
 }
 
-pub fn generate_request(body: &[u8]) -> Option<GenerateRequest> {
-    let parsed: GenerateBody = object(body)?;
-    Some(GenerateRequest {
-        email: email(parsed.email)?,
-    })
+/// A request body the shortcut can read.
+pub trait Shortcut: ParseFromJSON {
+    /// The body, when it is one poem-openapi accepts and the shortcut reads; else `None`.
+    fn shortcut(body: &[u8]) -> Option<Self>;
 }
 
-pub fn verify_request(body: &[u8]) -> Option<VerifyRequest> {
-    let parsed: VerifyBody = object(body)?;
-    Some(VerifyRequest {
-        email: email(parsed.email)?,
-        otp: OtpString(parsed.otp.into_owned()),
-    })
+impl Shortcut for GenerateRequest {
+    fn shortcut(body: &[u8]) -> Option<Self> {
+        let parsed: GenerateBody = object(body)?;
+        Some(Self {
+            email: email(parsed.email)?,
+        })
+    }
+}
+
+impl Shortcut for VerifyRequest {
+    fn shortcut(body: &[u8]) -> Option<Self> {
+        let parsed: VerifyBody = object(body)?;
+        Some(Self {
+            email: email(parsed.email)?,
+            otp: OtpString(parsed.otp.into_owned()),
+        })
+    }
+}
+
+/// The body by the shortcut, or else poem-openapi's way (with poem's error when it refuses).
+pub fn request<T: Shortcut>(body: &[u8]) -> poem::Result<T> {
+    match T::shortcut(body) {
+        Some(parsed) => Ok(parsed),
+        None => as_poem_reads(body),
+    }
 }
 
 /// A JSON object. serde's derive would also read a struct from an array, which poem refuses.

@@ -114,3 +114,21 @@ fn syntax_errors_missing_files_and_missing_code_fail_at_load() {
     let d = dir_with(&[("otp.hbs", "no code here"), ("otp.txt.hbs", "{{code}}")]);
     assert!(Templates::load(d.path(), SUBJECT).is_err());
 }
+
+/// Templates that are not plain still render through Handlebars, with the values' copy built
+/// once for the mail.
+#[test]
+fn templates_with_blocks_render_through_handlebars() {
+    let d = dir_with(&[
+        ("otp.hbs", "{{#if code}}<b>{{code}}</b>{{/if}} {{email}}"),
+        (
+            "otp.txt.hbs",
+            "{{#unless email}}none{{/unless}}{{code}} {{email}}",
+        ),
+    ]);
+    let t = Templates::load(d.path(), "{{#if code}}Code{{/if}} {{product_name}}").unwrap();
+    let r = t.render(&ctx()).unwrap();
+    assert_eq!(r.html, "<b>042424</b> a&lt;b&gt;@example.com");
+    assert_eq!(r.text, "042424 a<b>@example.com");
+    assert_eq!(r.subject, "Code Shop & Co");
+}
