@@ -189,7 +189,7 @@ pub async fn run(config: Config, mode: Mode, shutdown: CancellationToken) -> any
             quiet: Default::default(),
         };
         let traced = config.settings.telemetry.otlp_endpoint.is_some();
-        let app = crate::api::app(api, config.http.max_body_bytes, metrics.clone(), traced);
+        let app = crate::api::app(api, config.http.body, metrics.clone(), traced);
         let grace = config.http.shutdown_grace;
         let addr = config.http.listen;
         let limits = config.http.limits;

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::middleware::{Edge, Labels, Operation};
 use super::otp::{Client, OtpApi};
-use super::server::{Addrs, Handler, PoemHandler, ResponseBody, poem_parts};
+use super::server::{Addrs, Handler, PoemHandler, ResponseBody, SlowClient, poem_parts};
 use super::wire::{self, Answer};
 
 pub struct ApiHandler {
@@ -53,11 +53,11 @@ impl ApiHandler {
         req: hyper::Request<Incoming>,
         addrs: Addrs,
         labels: Labels,
-    ) -> Response {
+    ) -> Result<Response, SlowClient> {
         let (parts, body) = req.into_parts();
-        let body = match self.edge.read_body(&parts.headers, body).await {
+        let body = match self.edge.read_body(&parts.headers, body).await? {
             Ok(body) => body,
-            Err(e) => return self.edge.refuse(labels.operation, e).await,
+            Err(e) => return Ok(self.edge.refuse(labels.operation, e).await),
         };
         let direct = match labels.operation {
             Some(op) if self.direct && parts.method == Method::POST => Some(op),
@@ -70,10 +70,10 @@ impl ApiHandler {
                 self.rest.call(req).await
             }
         };
-        match result {
+        Ok(match result {
             Ok(resp) => resp,
             Err(e) => self.edge.refuse(labels.operation, e).await,
-        }
+        })
     }
 
     /// One of the two operations, as poem-openapi would run it: the body's content type, then
@@ -123,15 +123,21 @@ impl Handler for ApiHandler {
         &self,
         req: hyper::Request<Incoming>,
         addrs: Addrs,
-    ) -> hyper::Response<ResponseBody> {
+    ) -> Result<hyper::Response<ResponseBody>, SlowClient> {
         let labels = Labels::of(req.method(), req.uri().path());
         let span = self.edge.span(&labels);
         let started = Instant::now();
-        let resp = self
+        let answered = self
             .answer(req, addrs, labels)
             .instrument(span.clone())
             .await;
-        self.edge.finish(resp, &labels, &span, started).into()
+        match answered {
+            Ok(resp) => Ok(self.edge.finish(resp, &labels, &span, started).into()),
+            Err(slow) => {
+                self.edge.gave_up(&labels);
+                Err(slow)
+            }
+        }
     }
 }
 

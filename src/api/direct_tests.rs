@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::ApiHandler;
-use crate::api::{OtpApi, ServerLimits, serve};
+use crate::api::{BodyLimits, OtpApi, ServerLimits, serve};
 use crate::codes::{Codes, Policy};
 use crate::config::SendBudgets;
 use crate::domain::MacKey;
@@ -44,7 +44,11 @@ async fn start(direct: bool) -> Service {
         digits: 6,
         quiet: Default::default(),
     };
-    let handler: ApiHandler = crate::api::app(api, MAX_BODY, metrics.clone(), false);
+    let body = BodyLimits {
+        max_bytes: MAX_BODY,
+        read_timeout: Duration::from_secs(5),
+    };
+    let handler: ApiHandler = crate::api::app(api, body, metrics.clone(), false);
     let handler = if direct {
         handler
     } else {

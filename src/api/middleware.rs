@@ -1,4 +1,5 @@
-//! What every request of the API port goes through, whichever path answers it: a hard body cap,
+//! What every request of the API port goes through, whichever path answers it: a hard body cap
+//! and a deadline for the body,
 //! JSON errors (with `Allow` on 405), rejected requests counted as `invalid`, HTTP metrics keyed
 //! on route patterns, and a span per request when traces are exported.
 use std::collections::HashMap;
@@ -10,10 +11,15 @@ use hyper::body::{Bytes, Incoming};
 use poem::Response;
 use poem::http::{HeaderMap, Method, StatusCode, header};
 use prometheus::{Histogram, IntCounter};
+use tracing::info;
 
 use super::errors::render_error;
+use super::server::SlowClient;
+use crate::clock::Clock;
+use crate::config::BodyLimits;
 use crate::metrics::Metrics;
 use crate::outcome;
+use crate::telemetry::LogThrottle;
 
 /// Routes with their own metric label; everything else is `other`, so labels stay bounded.
 const ROUTES: &[&str] = &[
@@ -26,7 +32,7 @@ const ROUTES: &[&str] = &[
 /// What the edge needs, built once.
 pub struct Edge {
     pub metrics: Metrics,
-    pub max_body_bytes: usize,
+    pub body: BodyLimits,
     /// RFC 9110 §15.5.6: a 405 names the methods the resource supports in `Allow`; path → list.
     pub allowed: HashMap<String, String>,
     /// A span per request, for an OTLP exporter. Without one the span would only add its
@@ -35,6 +41,8 @@ pub struct Edge {
     /// The series of the two operations' POSTs, looked up once each: `with_label_values`
     /// hashes its labels on every call.
     pub hot: [HotSeries; 2],
+    /// Clients given up on (their body came too slowly) come in floods: one line a second.
+    pub slow_clients: LogThrottle,
 }
 
 /// One operation's POST series, each made on first use as `with_label_values` makes them.
@@ -101,28 +109,35 @@ impl Edge {
         span
     }
 
-    /// Reads at most `max_body_bytes` of body whatever `Content-Length` claims (chunked bodies
-    /// too), before any handler sees the request.
-    pub async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> poem::Result<Bytes> {
+    /// Reads at most `body.max_bytes` of body whatever `Content-Length` claims (chunked bodies
+    /// too), before any handler sees the request. The whole body must arrive within
+    /// `body.read_timeout`: hyper bounds only the head, and a client trickling a body it never
+    /// finishes would otherwise hold its connection, and its slot under `max_connections`, for
+    /// good.
+    pub async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: Incoming,
+    ) -> Result<poem::Result<Bytes>, SlowClient> {
         let too_large = || poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE);
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > self.max_body_bytes) {
-            return Err(too_large());
+        if declared.is_some_and(|n| n > self.body.max_bytes) {
+            return Ok(Err(too_large()));
         }
-        let collected = Limited::new(body, self.max_body_bytes)
-            .collect()
+        let collect = Limited::new(body, self.body.max_bytes).collect();
+        let collected = tokio::time::timeout(self.body.read_timeout, collect)
             .await
-            .map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    too_large()
-                } else {
-                    poem::Error::from(poem::error::ReadBodyError::Io(std::io::Error::other(e)))
-                }
-            })?;
-        Ok(collected.to_bytes())
+            .map_err(|_| SlowClient)?;
+        Ok(collected.map(|c| c.to_bytes()).map_err(|e| {
+            if e.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                poem::Error::from(poem::error::ReadBodyError::Io(std::io::Error::other(e)))
+            }
+        }))
     }
 
     /// The JSON answer to a request refused before our handlers (bad JSON, content type, size):
@@ -138,6 +153,17 @@ impl Edge {
             }
         }
         render_error(e).await
+    }
+
+    /// Counts a request whose client was given up on: no answer, so no status to count it by.
+    pub fn gave_up(&self, labels: &Labels) {
+        self.metrics.http_slow_clients.inc();
+        if let Some(held_back) = self.slow_clients.admit(Clock::System.now_ms()) {
+            info!(
+                route = labels.route,
+                held_back, "closed a connection whose request body did not arrive in time"
+            );
+        }
     }
 
     /// Adds `Allow` to a 405 without one, records the status on the span and counts the request.

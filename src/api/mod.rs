@@ -26,6 +26,7 @@ pub use server::{PoemHandler, ServerLimits, serve};
 pub use spec::SpecOnly;
 pub use spec::{json as spec_json, yaml as spec_yaml};
 
+pub use crate::config::BodyLimits;
 use crate::metrics::Metrics;
 
 pub const TITLE: &str = "email-otp";
@@ -41,7 +42,7 @@ pub fn service<T: OpenApi>(api: T) -> OpenApiService<T, ()> {
 }
 
 /// The API port's handler; `traced`: a span per request, for an OTLP exporter.
-pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -> ApiHandler {
+pub fn app(api: OtpApi, body: BodyLimits, metrics: Metrics, traced: bool) -> ApiHandler {
     let api = Arc::new(api);
     // The docs describe the API's operations; poem serves the operations under their paths too.
     let docs = service(SpecOnly).swagger_ui();
@@ -54,10 +55,11 @@ pub fn app(api: OtpApi, max_body_bytes: usize, metrics: Metrics, traced: bool) -
     let rest = OtpOperations(api.clone()).add_to(rest);
     let edge = middleware::Edge {
         metrics,
-        max_body_bytes,
+        body,
         allowed: allowed_methods(),
         traced,
         hot: Default::default(),
+        slow_clients: Default::default(),
     };
     ApiHandler::new(api, edge, PoemHandler::new(rest))
 }

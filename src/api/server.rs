@@ -3,7 +3,8 @@
 //! stream limit. Here every connection is HTTP/1.1 with a bounded header buffer, a deadline for
 //! each request head (which also closes idle keep-alive connections), and a cap on open
 //! connections per listener: past it the listener stops accepting (the kernel queues or refuses),
-//! so a flood on the API port never starves the admin port.
+//! so a flood on the API port never starves the admin port. A handler that gives up on a client
+//! (the API port's body deadline) has its connection closed without an answer.
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,13 +35,19 @@ pub struct Addrs {
     pub peer: SocketAddr,
 }
 
-/// Answers one request of a connection.
+/// The client did not send its request in time: its connection is closed without an answer, as
+/// hyper does for a request head that takes too long.
+#[derive(Debug, thiserror::Error)]
+#[error("the client did not send its request body in time")]
+pub struct SlowClient;
+
+/// Answers one request of a connection, or gives up on the client.
 pub trait Handler: Send + Sync + 'static {
     fn handle(
         &self,
         req: hyper::Request<Incoming>,
         addrs: Addrs,
-    ) -> impl Future<Output = hyper::Response<ResponseBody>> + Send;
+    ) -> impl Future<Output = Result<hyper::Response<ResponseBody>, SlowClient>> + Send;
 }
 
 /// A poem endpoint as a `Handler`: the request becomes a poem `Request` with both addresses.
@@ -77,11 +84,11 @@ impl Handler for PoemHandler {
         &self,
         req: hyper::Request<Incoming>,
         addrs: Addrs,
-    ) -> hyper::Response<ResponseBody> {
+    ) -> Result<hyper::Response<ResponseBody>, SlowClient> {
         let (parts, body) = req.into_parts();
         let body: BoxBody<Bytes, std::io::Error> = body.map_err(std::io::Error::other).boxed();
         let req = poem::Request::from_parts(poem_parts(parts, addrs), body.into());
-        self.0.get_response(req).await.into()
+        Ok(self.0.get_response(req).await.into())
     }
 }
 
@@ -157,7 +164,8 @@ async fn serve_connection<H: Handler>(
 ) {
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let handler = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler.handle(req, addrs).await) }
+        // An error makes hyper drop the connection without writing a response.
+        async move { handler.handle(req, addrs).await }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

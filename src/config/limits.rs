@@ -15,6 +15,15 @@ pub struct ServerLimits {
     pub max_connections: usize,
 }
 
+/// What the API port takes of a request's body.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Larger bodies get 413, whatever `Content-Length` claims.
+    pub max_bytes: usize,
+    /// Time to send the whole body, counted from when its head was read.
+    pub read_timeout: Duration,
+}
+
 /// How much of the dead-letter list is kept: entries beyond `max` or older than `max_age` go.
 #[derive(Debug, Clone, Copy)]
 pub struct DeadLetters {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-pub use limits::{DeadLetters, SendBudgets, ServerLimits};
+pub use limits::{BodyLimits, DeadLetters, SendBudgets, ServerLimits};
 pub use queue::{MAX_PARTITIONS, QueueConfig, QueueSettings};
 pub use runtime::{RuntimeSettings, WorkerThreads};
 pub use secret::{Secret, UrlWithCredentials};

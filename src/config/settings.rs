@@ -36,6 +36,9 @@ pub struct HttpSettings {
     /// Time a client has to send a request's head, counted from when the connection is ready for
     /// one: it ends slow-header (slowloris) clients and idle keep-alive connections alike.
     pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's body once its head is in: a client that takes
+    /// longer (a slow-body or "slow POST" client) is disconnected without an answer.
+    pub body_read_timeout_ms: u64,
     /// Largest request head (request line plus headers), in bytes.
     pub max_header_bytes: usize,
     /// Open connections the API listener keeps at most; past it, it stops accepting.
@@ -176,6 +179,7 @@ impl Default for HttpSettings {
             max_body_bytes: 4096,
             shutdown_grace_secs: 10,
             header_read_timeout_ms: 5000,
+            body_read_timeout_ms: 5000,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
         }

@@ -153,6 +153,11 @@ fn bad_values_name_their_key() {
             "smtp.tls_ca_file",
         ),
         ("OTP_REDIS__TIMEOUT_MS", "0", "redis.timeout_ms"),
+        (
+            "OTP_HTTP__BODY_READ_TIMEOUT_MS",
+            "0",
+            "http.body_read_timeout_ms",
+        ),
         ("OTP_SMTP__TIMEOUT_SECS", "0", "smtp.timeout_secs"),
         ("OTP_SMTP__USERNAME", "user", "smtp.password"),
         ("OTP_WORKER__CONCURRENCY", "100000000", "worker.concurrency"),

@@ -8,7 +8,7 @@ use lettre::message::Mailbox;
 
 use super::checks::{ca_pem, check, credentials, endpoint_url, hmac_key, invalid, non_empty_line};
 use super::{
-    ConfigError, DeadLetters, RedisConfig, Secret, SendBudgets, ServerLimits, Settings,
+    BodyLimits, ConfigError, DeadLetters, RedisConfig, Secret, SendBudgets, ServerLimits, Settings,
     SmtpSecurity,
 };
 use crate::limits::TrustedProxies;
@@ -33,7 +33,7 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub trusted_proxies: TrustedProxies,
-    pub max_body_bytes: usize,
+    pub body: BodyLimits,
     pub shutdown_grace: Duration,
     pub limits: ServerLimits,
 }
@@ -107,7 +107,15 @@ impl Config {
             listen: s.http.listen,
             trusted_proxies: TrustedProxies::parse(&s.http.trusted_proxies)
                 .map_err(|m| invalid("http.trusted_proxies", m))?,
-            max_body_bytes: check("http.max_body_bytes", s.http.max_body_bytes, 256, 1 << 20)?,
+            body: BodyLimits {
+                max_bytes: check("http.max_body_bytes", s.http.max_body_bytes, 256, 1 << 20)?,
+                read_timeout: millis(
+                    "http.body_read_timeout_ms",
+                    s.http.body_read_timeout_ms,
+                    100,
+                    300_000,
+                )?,
+            },
             shutdown_grace: secs(
                 "http.shutdown_grace_secs",
                 s.http.shutdown_grace_secs,

@@ -123,6 +123,13 @@ impl Metrics {
                 "Jobs finished by this worker, by outcome.",
                 "outcome",
             ),
+            http_slow_clients: reg(
+                &r,
+                IntCounter::new(
+                    "email_otp_http_slow_clients_total",
+                    "Requests whose body did not arrive within http.body_read_timeout_ms; their connections were closed without an answer.",
+                ),
+            ),
             jobs_reaped: reg(
                 &r,
                 IntCounter::new(

@@ -60,6 +60,9 @@ pub struct MetricSet {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
+    /// Requests whose body did not arrive in time: closed without an answer, so not in
+    /// `http_requests` (which counts answers by status).
+    pub http_slow_clients: IntCounter,
     pub generate: OutcomeCounter<outcome::Generate>,
     pub verify: OutcomeCounter<outcome::Verify>,
     /// Vectors, even the unlabelled age: `reset()` drops their series, so a scrape that cannot

@@ -1,5 +1,5 @@
-//! Abuse at the HTTP layer, over raw TCP on loopback: slow and oversized request heads, idle
-//! connections, a connection flood, cleartext HTTP/2, and relay-routing address syntax.
+//! Abuse at the HTTP layer, over raw TCP on loopback: slow and oversized request heads, slow
+//! bodies, idle connections, a connection flood, cleartext HTTP/2, and relay-routing address syntax.
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -121,6 +121,78 @@ async fn a_connection_flood_fills_the_api_listener_but_not_the_admin_port() {
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
+}
+
+/// Sends a byte every `every` until the server closes or `within` passes; returns what came,
+/// whether it closed and when.
+async fn trickle_until_closed(
+    s: &mut TcpStream,
+    every: Duration,
+    within: Duration,
+) -> (Vec<u8>, bool, Duration) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < within {
+        if s.write_all(b" ").await.is_err() {
+            return (got, true, started.elapsed());
+        }
+        match tokio::time::timeout(every, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true, started.elapsed()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    (got, false, started.elapsed())
+}
+
+#[tokio::test]
+async fn a_slow_request_body_is_cut_off_and_its_connection_slot_freed() {
+    let s = Stack::builder()
+        .env("OTP_HTTP__BODY_READ_TIMEOUT_MS", 600)
+        .env("OTP_HTTP__HEADER_READ_TIMEOUT_MS", 30_000)
+        .env("OTP_HTTP__MAX_CONNECTIONS", 3)
+        .start()
+        .await;
+    // Every slot taken by a request whose head is complete and whose body never is.
+    let head = b"POST /otp/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                 Content-Length: 64\r\n\r\n{\"email\":";
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect(&s.app).await;
+        c.write_all(head).await.unwrap();
+        hogs.push(c);
+    }
+    // One of them keeps sending a byte of whitespace every 100 ms: a deadline per read would
+    // never fire for it, the body's deadline does.
+    let mut trickler = hogs.pop().unwrap();
+    let (got, closed, after) = trickle_until_closed(
+        &mut trickler,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(closed, "a body trickled for 5 s is not held open");
+    assert!(
+        after >= Duration::from_millis(500),
+        "not before the deadline: {after:?}"
+    );
+    assert!(
+        got.is_empty(),
+        "closed without an answer: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    for mut stalled in hogs {
+        let (got, closed) = read_until_closed(&mut stalled, Duration::from_secs(5)).await;
+        assert!(
+            closed && got.is_empty(),
+            "a stalled body is cut off without an answer"
+        );
+    }
+    // The slots are free again, and a whole request is served.
+    let r = s.app.generate("after-slow@example.com").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(s.app.metric("email_otp_http_slow_clients_total").await, 3.0);
 }
 
 #[tokio::test]
