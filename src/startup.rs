@@ -26,6 +26,7 @@ const ADMIN_LIMITS: ServerLimits = ServerLimits {
     header_read_timeout: Duration::from_secs(5),
     max_header_bytes: 16 * 1024,
     max_connections: 64,
+    write_timeout: Duration::from_secs(10),
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,7 @@ use super::middleware::{Edge, Labels, Operation};
 use super::otp::{Client, OtpApi};
 use super::server::{Addrs, Handler, PoemHandler, ResponseBody, SlowClient, poem_parts};
 use super::wire::{self, Answer};
+use crate::metrics::SlowStage;
 
 pub struct ApiHandler {
     otp: Arc<OtpApi>,
@@ -134,10 +135,14 @@ impl Handler for ApiHandler {
         match answered {
             Ok(resp) => Ok(self.edge.finish(resp, &labels, &span, started).into()),
             Err(slow) => {
-                self.edge.gave_up(&labels);
+                self.edge.gave_up(SlowStage::Body);
                 Err(slow)
             }
         }
+    }
+
+    fn gave_up_writing(&self) {
+        self.edge.gave_up(SlowStage::Response);
     }
 }
 

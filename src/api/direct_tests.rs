@@ -61,6 +61,7 @@ async fn start(direct: bool) -> Service {
         max_connections: 16,
         header_read_timeout: Duration::from_secs(5),
         max_header_bytes: 16 * 1024,
+        write_timeout: Duration::from_secs(10),
     };
     tokio::spawn(serve(
         listener,

@@ -17,7 +17,7 @@ use super::errors::render_error;
 use super::server::SlowClient;
 use crate::clock::Clock;
 use crate::config::BodyLimits;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SlowStage};
 use crate::outcome;
 use crate::telemetry::LogThrottle;
 
@@ -155,14 +155,16 @@ impl Edge {
         render_error(e).await
     }
 
-    /// Counts a request whose client was given up on: no answer, so no status to count it by.
-    pub fn gave_up(&self, labels: &Labels) {
-        self.metrics.http_slow_clients.inc();
+    /// Counts and logs a connection closed for a slow client (a request given up on has no
+    /// answer, so no status to count it by).
+    pub fn gave_up(&self, stage: SlowStage) {
+        self.metrics.slow_client(stage);
         if let Some(held_back) = self.slow_clients.admit(Clock::System.now_ms()) {
-            info!(
-                route = labels.route,
-                held_back, "closed a connection whose request body did not arrive in time"
-            );
+            let why = match stage {
+                SlowStage::Body => "its request body did not arrive in time",
+                SlowStage::Response => "the client took none of its answer in time",
+            };
+            info!(held_back, "closed a slow client's connection: {why}");
         }
     }
 

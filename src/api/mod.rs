@@ -10,6 +10,7 @@ mod server;
 mod spec;
 mod strict_string;
 mod wire;
+mod write_deadline;
 
 use std::sync::Arc;
 

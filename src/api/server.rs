@@ -1,7 +1,8 @@
 //! The HTTP listeners: our own accept loop over hyper, because poem's server has no header read
 //! timeout, no header size cap and no connection limit, and it speaks cleartext HTTP/2 with no
 //! stream limit. Here every connection is HTTP/1.1 with a bounded header buffer, a deadline for
-//! each request head (which also closes idle keep-alive connections), and a cap on open
+//! each request head (which also closes idle keep-alive connections), a deadline for each write
+//! the client leaves blocked (`write_deadline`), and a cap on open
 //! connections per listener: past it the listener stops accepting (the kernel queues or refuses),
 //! so a flood on the API port never starves the admin port. A handler that gives up on a client
 //! (the API port's body deadline) has its connection closed without an answer.
@@ -22,6 +23,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+use super::write_deadline::{WriteDeadline, WriteStalled};
 
 pub use crate::config::ServerLimits;
 
@@ -48,6 +51,9 @@ pub trait Handler: Send + Sync + 'static {
         req: hyper::Request<Incoming>,
         addrs: Addrs,
     ) -> impl Future<Output = Result<hyper::Response<ResponseBody>, SlowClient>> + Send;
+
+    /// The connection was closed because the client stopped taking its answers.
+    fn gave_up_writing(&self) {}
 }
 
 /// A poem endpoint as a `Handler`: the request becomes a poem `Request` with both addresses.
@@ -162,22 +168,30 @@ async fn serve_connection<H: Handler>(
     limits: ServerLimits,
     closing: CancellationToken,
 ) {
+    let serving = handler.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let handler = handler.clone();
+        let handler = serving.clone();
         // An error makes hyper drop the connection without writing a response.
         async move { handler.handle(req, addrs).await }
     });
+    let socket = WriteDeadline::new(socket, limits.write_timeout);
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes)
         .serve_connection(TokioIo::new(socket), service);
     tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => return,
-        _ = closing.cancelled() => {}
+    let ended = tokio::select! {
+        ended = conn.as_mut() => ended,
+        _ = closing.cancelled() => {
+            // Draining: finish the request in flight, then close instead of keeping it alive.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended
+        && WriteStalled::caused(&e)
+    {
+        handler.gave_up_writing();
     }
-    // Draining: finish the request in flight, then close instead of keeping the connection alive.
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
 }

@@ -13,6 +13,8 @@ pub struct ServerLimits {
     /// Largest request head (request line and headers), bytes; at least 8192.
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// Time a write may stay blocked because the client takes no data; then the connection ends.
+    pub write_timeout: Duration,
 }
 
 /// What the API port takes of a request's body.

@@ -39,6 +39,10 @@ pub struct HttpSettings {
     /// Time a client has to send a request's body once its head is in: a client that takes
     /// longer (a slow-body or "slow POST" client) is disconnected without an answer.
     pub body_read_timeout_ms: u64,
+    /// Time an answer's write may stay blocked because the client reads nothing (a slow-read
+    /// client, or one that pipelines requests and never reads the answers); then the connection
+    /// is closed. A client that reads slowly but steadily is never cut off.
+    pub write_timeout_ms: u64,
     /// Largest request head (request line plus headers), in bytes.
     pub max_header_bytes: usize,
     /// Open connections the API listener keeps at most; past it, it stops accepting.
@@ -180,6 +184,7 @@ impl Default for HttpSettings {
             shutdown_grace_secs: 10,
             header_read_timeout_ms: 5000,
             body_read_timeout_ms: 5000,
+            write_timeout_ms: 10_000,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
         }

@@ -158,6 +158,7 @@ fn bad_values_name_their_key() {
             "0",
             "http.body_read_timeout_ms",
         ),
+        ("OTP_HTTP__WRITE_TIMEOUT_MS", "0", "http.write_timeout_ms"),
         ("OTP_SMTP__TIMEOUT_SECS", "0", "smtp.timeout_secs"),
         ("OTP_SMTP__USERNAME", "user", "smtp.password"),
         ("OTP_WORKER__CONCURRENCY", "100000000", "worker.concurrency"),

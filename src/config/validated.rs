@@ -136,6 +136,12 @@ impl Config {
                     8192,
                     1 << 20,
                 )?,
+                write_timeout: millis(
+                    "http.write_timeout_ms",
+                    s.http.write_timeout_ms,
+                    100,
+                    300_000,
+                )?,
                 max_connections: check(
                     "http.max_connections",
                     s.http.max_connections,

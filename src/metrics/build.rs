@@ -125,9 +125,12 @@ impl Metrics {
             ),
             http_slow_clients: reg(
                 &r,
-                IntCounter::new(
-                    "email_otp_http_slow_clients_total",
-                    "Requests whose body did not arrive within http.body_read_timeout_ms; their connections were closed without an answer.",
+                IntCounterVec::new(
+                    Opts::new(
+                        "email_otp_http_slow_clients_total",
+                        "API connections closed for a slow client, by stage: body (not sent within http.body_read_timeout_ms; no answer), response (answers not taken within http.write_timeout_ms).",
+                    ),
+                    &["stage"],
                 ),
             ),
             jobs_reaped: reg(

@@ -1,5 +1,5 @@
 //! Abuse at the HTTP layer, over raw TCP on loopback: slow and oversized request heads, slow
-//! bodies, idle connections, a connection flood, cleartext HTTP/2, and relay-routing address syntax.
+//! bodies, clients that stop reading, idle connections, a connection flood, cleartext HTTP/2, and relay-routing address syntax.
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,7 +192,56 @@ async fn a_slow_request_body_is_cut_off_and_its_connection_slot_freed() {
     // The slots are free again, and a whole request is served.
     let r = s.app.generate("after-slow@example.com").await;
     assert_eq!(r.status, 202, "{}", r.body);
-    assert_eq!(s.app.metric("email_otp_http_slow_clients_total").await, 3.0);
+    let body = "email_otp_http_slow_clients_total{stage=\"body\"}";
+    assert_eq!(s.app.metric(body).await, 3.0);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answers_is_disconnected() {
+    let s = Stack::builder()
+        .env("OTP_HTTP__WRITE_TIMEOUT_MS", 500)
+        .env("OTP_HTTP__HEADER_READ_TIMEOUT_MS", 30_000)
+        .env("OTP_HTTP__MAX_CONNECTIONS", 2)
+        .start()
+        .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = s.app.http.trim_start_matches("http://").parse().unwrap();
+    let mut reader = socket.connect(addr).await.unwrap();
+    // Pipelined requests for the spec (15 KB each), answers never read, until the server's
+    // writes back up into ours.
+    let requests = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100);
+    let mut sent = 0;
+    // Until a write blocks (or fails: the server may already have given up on us).
+    while let Ok(Ok(())) =
+        tokio::time::timeout(Duration::from_secs(1), reader.write_all(&requests)).await
+    {
+        sent += 100;
+        assert!(sent < 2_000_000, "the server never stopped taking requests");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Closed by now: what is left is what the kernel buffered, then the end. Left open, the
+    // server would go on answering the queued requests as fast as they are read.
+    let mut buf = vec![0u8; 1 << 16];
+    let mut read = 0usize;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => read += n,
+            Err(_) => break false,
+        }
+        if read > 64 << 20 {
+            break false;
+        }
+    };
+    assert!(
+        closed,
+        "still answering after {read} bytes ({sent} requests sent)"
+    );
+    let r = s.app.generate("after-slow-read@example.com").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let response = "email_otp_http_slow_clients_total{stage=\"response\"}";
+    assert_eq!(s.app.metric(response).await, 1.0);
 }
 
 #[tokio::test]
