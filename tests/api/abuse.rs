@@ -189,11 +189,19 @@ async fn a_slow_request_body_is_cut_off_and_its_connection_slot_freed() {
             "a stalled body is cut off without an answer"
         );
     }
-    // The slots are free again, and a whole request is served.
-    let r = s.app.generate("after-slow@example.com").await;
+    served_again_after(&s, "body", 3.0).await;
+}
+
+/// After slow clients were cut off: their slots are free again, a whole request is served, and
+/// each of them was counted at `stage`.
+async fn served_again_after(s: &Stack, stage: &str, closed: f64) {
+    let r = s
+        .app
+        .generate(&format!("after-slow-{stage}@example.com"))
+        .await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let body = "email_otp_http_slow_clients_total{stage=\"body\"}";
-    assert_eq!(s.app.metric(body).await, 3.0);
+    let series = format!("email_otp_http_slow_clients_total{{stage=\"{stage}\"}}");
+    assert_eq!(s.app.metric(&series).await, closed);
 }
 
 #[tokio::test]
@@ -238,10 +246,7 @@ async fn a_client_that_stops_reading_its_answers_is_disconnected() {
         closed,
         "still answering after {read} bytes ({sent} requests sent)"
     );
-    let r = s.app.generate("after-slow-read@example.com").await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    let response = "email_otp_http_slow_clients_total{stage=\"response\"}";
-    assert_eq!(s.app.metric(response).await, 1.0);
+    served_again_after(&s, "response", 1.0).await;
 }
 
 #[tokio::test]
