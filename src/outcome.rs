@@ -104,6 +104,16 @@ outcome!(
 );
 
 outcome!(
+    /// `email_otp_http_slow_clients_total{stage}`: where the API port gave up on a slow client.
+    SlowStage {
+        /// The request body did not arrive within `http.body_read_timeout_ms`.
+        Body => "body",
+        /// The client took none of an answer within `http.write_timeout_ms`.
+        Response => "response",
+    }
+);
+
+outcome!(
     /// `email_otp_redis_command_duration_seconds{op}`: which call a Redis round trip made. Each
     /// Lua script is one op, named after its file; plain commands are named by their purpose.
     RedisOp {
@@ -147,6 +157,7 @@ mod tests {
             labels::<SmtpError>(),
             labels::<SmtpReply>(),
             labels::<RedisOp>(),
+            labels::<SlowStage>(),
         ] {
             let mut sorted = set.clone();
             sorted.sort();

@@ -21,7 +21,7 @@ use super::middleware::{Edge, Labels, Operation};
 use super::otp::{Client, OtpApi};
 use super::server::{Addrs, Handler, PoemHandler, ResponseBody, SlowClient, poem_parts};
 use super::wire::{self, Answer};
-use crate::metrics::SlowStage;
+use crate::outcome::SlowStage;
 
 pub struct ApiHandler {
     otp: Arc<OtpApi>,

@@ -17,8 +17,8 @@ use super::errors::render_error;
 use super::server::SlowClient;
 use crate::clock::Clock;
 use crate::config::BodyLimits;
-use crate::metrics::{Metrics, SlowStage};
-use crate::outcome;
+use crate::metrics::Metrics;
+use crate::outcome::{self, SlowStage};
 use crate::telemetry::LogThrottle;
 
 /// Routes with their own metric label; everything else is `other`, so labels stay bounded.
@@ -41,7 +41,7 @@ pub struct Edge {
     /// The series of the two operations' POSTs, looked up once each: `with_label_values`
     /// hashes its labels on every call.
     pub hot: [HotSeries; 2],
-    /// Clients given up on (their body came too slowly) come in floods: one line a second.
+    /// Slow clients given up on come in floods: one log line a second.
     pub slow_clients: LogThrottle,
 }
 
@@ -158,7 +158,7 @@ impl Edge {
     /// Counts and logs a connection closed for a slow client (a request given up on has no
     /// answer, so no status to count it by).
     pub fn gave_up(&self, stage: SlowStage) {
-        self.metrics.slow_client(stage);
+        self.metrics.http_slow_clients.inc(stage);
         if let Some(held_back) = self.slow_clients.admit(Clock::System.now_ms()) {
             let why = match stage {
                 SlowStage::Body => "its request body did not arrive in time",

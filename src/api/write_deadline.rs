@@ -38,8 +38,9 @@ impl WriteStalled {
 pub struct WriteDeadline<S> {
     inner: S,
     limit: Duration,
-    /// Set while a write is blocked: when it fires, the write fails. Made on the first stall.
-    stalled_since: Option<Pin<Box<Sleep>>>,
+    /// Fires `limit` after a write first blocked; made on the first stall, reset on the next.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// A write is blocked and `timer` runs for it.
     armed: bool,
 }
 
@@ -48,7 +49,7 @@ impl<S> WriteDeadline<S> {
         Self {
             inner,
             limit,
-            stalled_since: None,
+            timer: None,
             armed: false,
         }
     }
@@ -56,12 +57,12 @@ impl<S> WriteDeadline<S> {
     /// Called when a write returned `Pending`: starts the clock on the first stall, and fails the
     /// write once it has run out.
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        let deadline = Instant::now() + self.limit;
+        let limit = self.limit;
         let timer = self
-            .stalled_since
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         if !self.armed {
-            timer.as_mut().reset(deadline);
+            timer.as_mut().reset(Instant::now() + limit);
             self.armed = true;
         }
         ready!(timer.as_mut().poll(cx));

@@ -123,15 +123,11 @@ impl Metrics {
                 "Jobs finished by this worker, by outcome.",
                 "outcome",
             ),
-            http_slow_clients: reg(
+            http_slow_clients: counter(
                 &r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "email_otp_http_slow_clients_total",
-                        "API connections closed for a slow client, by stage: body (not sent within http.body_read_timeout_ms; no answer), response (answers not taken within http.write_timeout_ms).",
-                    ),
-                    &["stage"],
-                ),
+                "email_otp_http_slow_clients_total",
+                "API connections closed for a slow client, by stage: body (not sent within http.body_read_timeout_ms; no answer), response (answers not taken within http.write_timeout_ms).",
+                "stage",
             ),
             jobs_reaped: reg(
                 &r,

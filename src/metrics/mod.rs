@@ -15,26 +15,6 @@ mod build;
 /// relay that times out does not pass for a slow one.
 pub(crate) const SEND_RESULTS: [&str; 2] = ["sent", "failed"];
 
-/// The `stage` of `email_otp_http_slow_clients_total`: where a slow client was given up on.
-#[derive(Debug, Clone, Copy)]
-pub enum SlowStage {
-    /// The request body did not arrive in time.
-    Body,
-    /// The client stopped taking its answers.
-    Response,
-}
-
-impl SlowStage {
-    const ALL: [Self; 2] = [Self::Body, Self::Response];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::Body => "body",
-            Self::Response => "response",
-        }
-    }
-}
-
 /// A counter whose one label takes exactly the values of an `Outcome` enum. Every series
 /// exists at 0 from the start, so rate() and alerts work before the first event; each is looked
 /// up once, here, not per event (`with_label_values` hashes its labels).
@@ -80,10 +60,9 @@ pub struct MetricSet {
     registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
-    /// Connections of the API port closed for a slow client (label `stage`: `body`, a request
-    /// body that did not arrive in time, closed without an answer, so not in `http_requests`;
-    /// `response`, answers the client stopped taking).
-    pub http_slow_clients: IntCounterVec,
+    /// Connections of the API port closed for a slow client; a body given up on has no answer,
+    /// so it is not in `http_requests`.
+    pub http_slow_clients: OutcomeCounter<outcome::SlowStage>,
     pub generate: OutcomeCounter<outcome::Generate>,
     pub verify: OutcomeCounter<outcome::Verify>,
     /// Vectors, even the unlabelled age: `reset()` drops their series, so a scrape that cannot
@@ -115,16 +94,6 @@ impl MetricSet {
         for op in <outcome::RedisOp as Outcome>::ALL {
             self.redis_duration.with_label_values(&[op.label()]);
         }
-        for stage in SlowStage::ALL {
-            self.http_slow_clients.with_label_values(&[stage.label()]);
-        }
-    }
-
-    /// A connection of the API port closed for a slow client.
-    pub fn slow_client(&self, stage: SlowStage) {
-        self.http_slow_clients
-            .with_label_values(&[stage.label()])
-            .inc();
     }
 
     /// One send's result: its duration under `result`, the relay's answer, and the error class.
